@@ -1,0 +1,72 @@
+# Reformer reproduction: every job of the project is one `make` target.
+# `make` (or `make help`) lists them. Each target first runs `make setup`, which is idempotent
+# and returns in about a second once everything is installed.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k lsh"`.
+PYTEST_ARGS ?=
+# DVC's usage analytics stay off even where .dvc/config is not read (it is committed off too).
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup reproduce test test-fast lint docs report bench \
+	profile-smoke profile-default profile-paper clean distclean
+
+help: ## List the targets
+	@echo "Usage: make <target>   (README.md: Quick start; CONTRIBUTING.md: the contributor's path)"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+setup: ## Install everything: .venv with pinned packages, TeX Live + poppler (apt), git hooks
+	@bash scripts/setup.sh
+
+reproduce: setup ## Run the whole study (dvc repro) and push its outputs to the DVC remote
+	$(BIN)/dvc repro
+	$(BIN)/dvc push
+
+test: setup lint docs ## What CI runs: pre-commit on all files, the docs build, the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup ## The test suite without the slow end-to-end tests (pytest -m "not slow")
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup ## Run every pre-commit hook on every file
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+docs: setup ## Build the Sphinx site into docs/_build/html (warnings are errors)
+	@if [ -f docs/conf.py ]; then \
+		echo "$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs docs/_build/html"; \
+		$(BIN)/sphinx-build -E -W -n --keep-going -q -b html docs docs/_build/html; \
+	else \
+		echo "docs: docs/conf.py does not exist yet, nothing to build"; \
+	fi
+
+report: setup ## Build report/build/report.pdf from the W&B runs (dvc repro report)
+	$(BIN)/dvc repro report
+
+bench: export BENCH := 1
+bench: setup ## Speed and memory benchmarks, peers included (dvc repro benchmark)
+	$(BIN)/dvc repro benchmark
+
+profile-smoke: setup ## Switch params.yaml to the smoke profile (the whole pipeline in ~1 min, CI)
+	$(BIN)/python -m reformer.config use smoke
+
+profile-default: setup ## Switch params.yaml to the default profile (a laptop CPU, minutes)
+	$(BIN)/python -m reformer.config use default
+
+profile-paper: setup ## Switch params.yaml to the paper's hyperparameters (GPU cluster)
+	$(BIN)/python -m reformer.config use paper
+
+clean: ## Remove build outputs and caches (keeps .venv, data, models and the DVC cache)
+	rm -rf docs/_build report/build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -path ./.git -prune -o -name __pycache__ -type d -print \
+		| xargs rm -rf
+
+distclean: clean ## Also remove .venv and the set-up stamp (the next `make setup` starts over)
+	rm -rf $(VENV) .setup-stamp
