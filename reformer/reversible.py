@@ -1,0 +1,344 @@
+"""Reversible residual layers (paper, section 3) with a custom autograd backward.
+
+A reversible block splits the activations into two halves and computes
+
+    Y1 = X1 + F(X2)
+    Y2 = X2 + G(Y1)
+
+(in the Reformer, ``F`` is attention and ``G`` the feed-forward layer, each with its layer norm
+inside). The inputs can be recovered from the outputs,
+
+    X2 = Y2 - G(Y1)
+    X1 = Y1 - F(X2),
+
+so a stack of such blocks need not keep any intermediate activation for the backward pass:
+:class:`ReversibleSequence` runs the whole stack inside ONE :class:`torch.autograd.Function`
+whose forward runs without recording a graph and saves only the stack's final outputs. Its
+backward walks the blocks from the last to the first, reconstructs each block's inputs, re-runs
+``F`` and ``G`` with gradients enabled for that one block, and gets the gradients with
+:func:`torch.autograd.grad`. Activation memory therefore does not grow with depth.
+
+Two details make the recomputation exact:
+
+- Random state. The random state (CPU, the CUDA device of the input, and any
+  :class:`torch.Generator` held as a ``generator`` attribute by a sub-module, e.g. LSH
+  attention's hashing generator) is recorded before every call of ``F`` and ``G`` and restored
+  before the matching recomputation, so dropout masks and LSH random rotations are the same in
+  both passes (trax does the same by keeping the hash seed). The recomputation runs inside
+  :func:`torch.random.fork_rng`, so the backward pass leaves the random streams untouched.
+- Parameters. All trainable parameters of the blocks are passed *into* the Function as inputs
+  and their gradients are returned by its backward, instead of being accumulated into
+  ``param.grad`` behind autograd's back. Autograd then delivers them through the ordinary
+  ``AccumulateGrad`` nodes, which is what DistributedDataParallel hooks into.
+
+Autocast is captured in the forward pass and re-entered for the recomputation.
+
+The reconstructed inputs equal the forward's inputs only up to floating point round-off
+(``(x + g) - g`` need not be exactly ``x``), so in low precision a hash that sits exactly on a
+tie between two buckets could in principle land differently in the recomputation; trax has the
+same property. In float64 the gradients match ordinary residual code to ~1e-15 (see
+``tests/test_reversible.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+
+class ReversibleBlock(nn.Module):
+    """One reversible residual block ``Y1 = X1 + F(X2)``, ``Y2 = X2 + G(Y1)``.
+
+    Args:
+        f: module mapping ``(batch, length, d)`` to ``(batch, length, d)``; receives the extra
+            keyword arguments of :meth:`forward` (e.g. an attention ``mask``).
+        g: module mapping ``(batch, length, d)`` to ``(batch, length, d)``; called with the
+            activations only.
+
+    Shapes:
+        - ``x1``, ``x2``, ``y1``, ``y2``: ``(batch, length, d)``
+
+    Calling the block runs it as ordinary autograd code (activations are stored); use
+    :class:`ReversibleSequence` to get the memory saving.
+
+    Example:
+        >>> import torch
+        >>> block = ReversibleBlock(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+        >>> x1, x2 = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+        >>> y1, y2 = block(x1, x2)
+        >>> r1, r2 = block.inverse(y1, y2)
+        >>> torch.allclose(r1, x1, atol=1e-5) and torch.allclose(r2, x2, atol=1e-5)
+        True
+    """
+
+    def __init__(self, f: nn.Module, g: nn.Module) -> None:
+        super().__init__()
+        self.f = f
+        self.g = g
+
+    def forward(self, x1: Tensor, x2: Tensor, **f_kwargs: Any) -> tuple[Tensor, Tensor]:
+        """Return ``(Y1, Y2) = (X1 + F(X2), X2 + G(Y1))``, each ``(batch, length, d)``."""
+        y1 = x1 + self.f(x2, **f_kwargs)
+        y2 = x2 + self.g(y1)
+        return y1, y2
+
+    def inverse(self, y1: Tensor, y2: Tensor, **f_kwargs: Any) -> tuple[Tensor, Tensor]:
+        """Return the inputs ``(X1, X2) = (Y1 - F(X2), Y2 - G(Y1))`` from the outputs."""
+        x2 = y2 - self.g(y1)
+        x1 = y1 - self.f(x2, **f_kwargs)
+        return x1, x2
+
+
+# --------------------------------------------------------------------------- random state
+
+
+@dataclass
+class _RngState:
+    cpu: Tensor
+    cuda: list[tuple[torch.device, Tensor]] = field(default_factory=list)
+    generators: list[tuple[torch.Generator, Tensor]] = field(default_factory=list)
+
+
+def _module_generators(modules: Iterable[nn.Module]) -> list[torch.Generator]:
+    """The distinct ``torch.Generator`` objects held as ``.generator`` by any sub-module."""
+    found: dict[int, torch.Generator] = {}
+    for module in modules:
+        for sub in module.modules():
+            gen = getattr(sub, "generator", None)
+            if isinstance(gen, torch.Generator):
+                found[id(gen)] = gen
+    return list(found.values())
+
+
+def _capture(devices: Sequence[torch.device], generators: Sequence[torch.Generator]) -> _RngState:
+    return _RngState(
+        cpu=torch.get_rng_state(),
+        cuda=[(d, torch.cuda.get_rng_state(d)) for d in devices],
+        generators=[(g, g.get_state()) for g in generators],
+    )
+
+
+def _restore(state: _RngState) -> None:
+    torch.set_rng_state(state.cpu)
+    for device, cuda_state in state.cuda:
+        torch.cuda.set_rng_state(cuda_state, device)
+    for gen, gen_state in state.generators:
+        gen.set_state(gen_state)
+
+
+# --------------------------------------------------------------------------- autograd
+
+
+class _ReversibleFunction(torch.autograd.Function):
+    """Runs a list of :class:`ReversibleBlock` keeping only the final outputs for backward.
+
+    ``apply(x1, x2, seq, plain_kwargs, tensor_names, param_index, *tensor_values, *params)``;
+    ``param_index[k] = (f_indices, g_indices)`` into ``params`` for block ``k``.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x1: Tensor,
+        x2: Tensor,
+        seq: ReversibleSequence,
+        plain_kwargs: dict[str, Any],
+        tensor_names: tuple[str, ...],
+        param_index: list[tuple[list[int], list[int]]],
+        *tensors: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        n_kw = len(tensor_names)
+        kwargs = {**plain_kwargs, **dict(zip(tensor_names, tensors[:n_kw], strict=True))}
+        devices = [x1.device] if x1.is_cuda else []
+        generators = _module_generators(seq.blocks)
+        device_type = x1.device.type
+        ctx.autocast = (
+            device_type,
+            torch.is_autocast_enabled(device_type),
+            torch.get_autocast_dtype(device_type),
+        )
+        states: list[tuple[_RngState, _RngState]] = []
+        for block in seq.blocks:
+            f_state = _capture(devices, generators)
+            y1 = x1 + block.f(x2, **kwargs)
+            g_state = _capture(devices, generators)
+            y2 = x2 + block.g(y1)
+            states.append((f_state, g_state))
+            x1, x2 = y1, y2
+        ctx.seq = seq
+        ctx.states = states
+        ctx.devices = devices
+        ctx.generators = generators
+        ctx.plain_kwargs = plain_kwargs
+        ctx.tensor_names = tensor_names
+        ctx.param_index = param_index
+        ctx.params = tensors[n_kw:]
+        # The only activations kept: the two outputs (and the tensor keyword arguments, e.g.
+        # a padding mask or the encoder output for cross-attention, which exist anyway).
+        ctx.save_for_backward(x1, x2, *tensors[:n_kw])
+        return x1, x2
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dy1: Tensor, dy2: Tensor) -> tuple[Tensor | None, ...]:
+        y1, y2, *kw_values = ctx.saved_tensors
+        n_kw = len(ctx.tensor_names)
+        kw_needs_grad = ctx.needs_input_grad[6 : 6 + n_kw]
+        kw_inputs = [
+            v.detach().requires_grad_(True) if need else v
+            for v, need in zip(kw_values, kw_needs_grad, strict=True)
+        ]
+        kwargs = {**ctx.plain_kwargs, **dict(zip(ctx.tensor_names, kw_inputs, strict=True))}
+        kw_grad_inputs = [v for v, need in zip(kw_inputs, kw_needs_grad, strict=True) if need]
+        kw_grads: list[Tensor | None] = [None] * len(kw_grad_inputs)
+        params = ctx.params
+        param_grads: list[Tensor | None] = [None] * len(params)
+
+        def accumulate(store: list[Tensor | None], index: Sequence[int], grads: Sequence) -> None:
+            for i, grad in zip(index, grads, strict=True):
+                if grad is not None:
+                    store[i] = grad if store[i] is None else store[i] + grad
+
+        dy1 = dy1 if dy1 is not None else torch.zeros_like(y1)
+        dy2 = dy2 if dy2 is not None else torch.zeros_like(y2)
+        generator_states = [(g, g.get_state()) for g in ctx.generators]
+        device_type, autocast_on, autocast_dtype = ctx.autocast
+        with (
+            torch.random.fork_rng(devices=ctx.devices),
+            torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on),
+        ):
+            blocks = list(ctx.seq.blocks)
+            for k in reversed(range(len(blocks))):
+                block = blocks[k]
+                f_state, g_state = ctx.states[k]
+                f_index, g_index = ctx.param_index[k]
+                # G: Y2 = X2 + G(Y1)  ->  X2 = Y2 - G(Y1); dL/dY1 += (dG/dY1)^T dL/dY2.
+                y1 = y1.detach().requires_grad_(True)
+                _restore(g_state)
+                with torch.enable_grad():
+                    g_out = block.g(y1)
+                g_params = [params[i] for i in g_index]
+                grads = torch.autograd.grad(g_out, [y1, *g_params], dy2, allow_unused=True)
+                if grads[0] is not None:
+                    dy1 = dy1 + grads[0]
+                accumulate(param_grads, g_index, grads[1:])
+                with torch.no_grad():
+                    x2 = y2 - g_out
+                del g_out, grads
+                # F: Y1 = X1 + F(X2)  ->  X1 = Y1 - F(X2); dL/dX2 = dL/dY2 + (dF/dX2)^T dL/dY1.
+                x2 = x2.detach().requires_grad_(True)
+                _restore(f_state)
+                with torch.enable_grad():
+                    f_out = block.f(x2, **kwargs)
+                f_params = [params[i] for i in f_index]
+                grads = torch.autograd.grad(
+                    f_out, [x2, *f_params, *kw_grad_inputs], dy1, allow_unused=True
+                )
+                dx2 = dy2 if grads[0] is None else dy2 + grads[0]
+                accumulate(param_grads, f_index, grads[1 : 1 + len(f_params)])
+                accumulate(kw_grads, range(len(kw_grads)), grads[1 + len(f_params) :])
+                with torch.no_grad():
+                    x1 = y1 - f_out
+                del f_out, grads
+                y1, y2 = x1.detach(), x2.detach()
+                dy2 = dx2  # dL/dX1 = dL/dY1 (total), already in dy1
+        for gen, state in generator_states:
+            gen.set_state(state)
+
+        kw_grad_iter = iter(kw_grads)
+        kw_out = [next(kw_grad_iter) if need else None for need in kw_needs_grad]
+        return (dy1, dy2, None, None, None, None, *kw_out, *param_grads)
+
+
+class ReversibleSequence(nn.Module):
+    """A stack of reversible blocks whose activations are recomputed in the backward pass.
+
+    Block ``k`` computes ``Y1 = X1 + F_k(X2)``, ``Y2 = X2 + G_k(Y1)``; the outputs of one block
+    are the inputs of the next. When gradients are recorded, the stack runs as one custom
+    autograd function that stores only the final ``(Y1, Y2)``; memory for activations is then
+    independent of the number of blocks. Gradients w.r.t. the inputs, the parameters of every
+    ``F`` and ``G``, and tensor keyword arguments (e.g. an encoder output used by
+    cross-attention) are exact up to floating point round-off in the reconstruction.
+
+    Args:
+        blocks: ``(F, G)`` pairs of modules (or ready :class:`ReversibleBlock` objects). ``F``
+            is called as ``F(x, **kwargs)`` with the keyword arguments given to
+            :meth:`forward`; ``G`` as ``G(x)``.
+
+    Shapes:
+        - ``x1``, ``x2``: ``(batch, length, d)``
+        - output: a tuple ``(y1, y2)`` of ``(batch, length, d)``
+
+    Example:
+        >>> import torch
+        >>> seq = ReversibleSequence([(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))] * 3)
+        >>> x = torch.randn(2, 5, 4, requires_grad=True)
+        >>> y1, y2 = seq(x, x)
+        >>> (y1.sum() + y2.sum()).backward()
+        >>> x.grad.shape
+        torch.Size([2, 5, 4])
+    """
+
+    def __init__(self, blocks: Sequence[tuple[nn.Module, nn.Module] | ReversibleBlock]) -> None:
+        super().__init__()
+        built = []
+        for i, block in enumerate(blocks):
+            if isinstance(block, ReversibleBlock):
+                built.append(block)
+            elif isinstance(block, (tuple, list)) and len(block) == 2:
+                built.append(ReversibleBlock(*block))
+            else:
+                raise ValueError(
+                    f"blocks[{i}]={type(block).__name__} is not allowed: "
+                    "must be an (F, G) pair of modules or a ReversibleBlock"
+                )
+        self.blocks = nn.ModuleList(built)
+
+    def forward(self, x1: Tensor, x2: Tensor, **f_kwargs: Any) -> tuple[Tensor, Tensor]:
+        """Run all blocks.
+
+        Args:
+            x1: ``(batch, length, d)``, first half of the activations.
+            x2: ``(batch, length, d)``, second half (often the same tensor as ``x1``).
+            **f_kwargs: passed to every ``F`` (e.g. ``mask`` of shape ``(batch, length)``).
+
+        Returns:
+            ``(y1, y2)``, each ``(batch, length, d)``.
+        """
+        if len(self.blocks) == 0:
+            return x1, x2
+        params: list[nn.Parameter] = []
+        position: dict[int, int] = {}
+
+        def index_of(module: nn.Module) -> list[int]:
+            out = []
+            for p in module.parameters():
+                if p.requires_grad:
+                    if id(p) not in position:
+                        position[id(p)] = len(params)
+                        params.append(p)
+                    out.append(position[id(p)])
+            return out
+
+        param_index = [(index_of(b.f), index_of(b.g)) for b in self.blocks]
+        tensor_names = tuple(k for k, v in f_kwargs.items() if isinstance(v, Tensor))
+        tensor_values = [f_kwargs[k] for k in tensor_names]
+        needs_grad = (
+            x1.requires_grad
+            or x2.requires_grad
+            or bool(params)
+            or any(v.requires_grad for v in tensor_values)
+        )
+        if not (torch.is_grad_enabled() and needs_grad):
+            for block in self.blocks:
+                x1, x2 = block(x1, x2, **f_kwargs)
+            return x1, x2
+        plain_kwargs = {k: v for k, v in f_kwargs.items() if k not in tensor_names}
+        return _ReversibleFunction.apply(
+            x1, x2, self, plain_kwargs, tensor_names, param_index, *tensor_values, *params
+        )
