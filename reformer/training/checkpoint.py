@@ -1,0 +1,145 @@
+"""Atomic files and training checkpoints.
+
+Every file a reader may open is written to a temporary file in the same directory, flushed
+to disk and moved into place with ``os.replace``: a reader sees the old complete file or the
+new complete file, never a partial one, even when the writer is killed.
+
+A checkpoint holds everything needed to continue a run exactly: model, optimizer,
+scheduler and grad-scaler states, the step, the metrics history and the pending metric
+sums, and the RNG states of every rank (the sampler's epoch and position follow from the
+step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CheckpointError",
+    "atomic_save",
+    "atomic_write_json",
+    "atomic_write_text",
+    "capture_rng_state",
+    "load_checkpoint",
+    "restore_rng_state",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file exists but cannot be read (one line naming the file).
+
+    Example:
+        >>> issubclass(CheckpointError, ValueError)
+        True
+    """
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     atomic_save({"w": torch.ones(2)}, pathlib.Path(d) / "m.pt")
+        ...     torch.load(pathlib.Path(d) / "m.pt")["w"].tolist()
+        [1.0, 1.0]
+    """
+    _atomic_write(Path(path), lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     atomic_write_text(pathlib.Path(d) / "a.txt", "hi")
+        ...     (pathlib.Path(d) / "a.txt").read_text()
+        'hi'
+    """
+    _atomic_write(Path(path), lambda f: f.write(text.encode()))
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON (with a final newline) to ``path`` atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     atomic_write_json(pathlib.Path(d) / "a.json", {"x": 1})
+        ...     json.loads((pathlib.Path(d) / "a.json").read_text())
+        {'x': 1}
+    """
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """This process's torch RNG states (CPU, and every CUDA device when present).
+
+    Example:
+        >>> state = capture_rng_state()
+        >>> a = torch.rand(2)
+        >>> restore_rng_state(state)
+        >>> bool(torch.equal(a, torch.rand(2)))
+        True
+    """
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Restore states returned by :func:`capture_rng_state`.
+
+    Example:
+        >>> restore_rng_state(capture_rng_state())
+    """
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
+    """Load a checkpoint written by the training loop, or ``None`` when there is none.
+
+    Only plain data and tensors are accepted (``weights_only``), so a checkpoint cannot run
+    code when loaded.
+
+    Raises:
+        CheckpointError: the file exists but cannot be read as a checkpoint (one line).
+
+    Example:
+        >>> load_checkpoint("no/such/checkpoint.pt") is None
+        True
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {path}: cannot be read ({first}); delete it to start over"
+        ) from None
