@@ -1,0 +1,114 @@
+"""A truncated download through the real ``dvc repro``: the prepare stage fails with one line,
+keeps nothing, the training stage that needs the data never runs, and the next ``dvc repro``
+(the server now serving the whole file) prepares the data.
+
+The download is a small enwik8-shaped zip served over HTTP on loopback, claiming its full length
+but closing the connection half way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import os
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from pipeline_helpers import fresh_repo
+from test_pipeline_e2e import pipeline_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+RAW = bytes(np.random.default_rng(8).integers(0, 256, size=1200, dtype=np.uint8))
+SIZES = {"n_train": 1000, "n_valid": 100, "n_test": 100}
+
+
+def zipped(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("enwik8", data)
+    return buffer.getvalue()
+
+
+class Server(http.server.BaseHTTPRequestHandler):
+    """Serves ``body`` with a ``Content-Length`` of ``claimed`` bytes, then closes."""
+
+    body = b""
+    claimed = 0
+
+    def do_GET(self):  # noqa: N802 (the http.server API)
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.claimed))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Server)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def repro(root: Path, stage: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in pipeline_env().items() if k.lower() not in ("http_proxy", "all_proxy")}
+    env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+    return subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "dvc"), "repro", stage],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+
+
+def test_truncated_download_fails_keeps_nothing_and_is_prepared_on_the_next_repro(tmp_path, server):
+    root = fresh_repo(tmp_path)
+    archive = zipped(RAW)
+    url = f"http://127.0.0.1:{server.server_port}/enwik8.zip"
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tasks"]["enwik8"] = {
+        "url": url,
+        "sha256": hashlib.sha256(archive).hexdigest(),
+        "raw_sha256": hashlib.sha256(RAW).hexdigest(),
+        **SIZES,
+    }
+    params["experiments"]["enw"] = {"task": "enwik8", "train": {"seq_len": 32}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    Server.body, Server.claimed = archive[: len(archive) // 2], len(archive)
+    failed = repro(root, "train@enw")
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error: prepare enwik8")]
+    assert len(errors) == 1, output[-3000:]
+    assert "truncated download" in errors[0] and url in errors[0]
+    assert f"expected {len(archive)} bytes, received {len(archive) // 2}" in errors[0]
+    assert "Running stage 'train@enw'" not in output  # never trained on
+    leftovers = sorted(str(p.relative_to(root)) for p in (root / "data").rglob("*"))
+    assert leftovers == [], leftovers  # no partial download, no half-written split
+    assert not (root / "models" / "enw").exists()
+
+    Server.body = archive
+    prepared = repro(root, "prepare@enwik8")
+    assert prepared.returncode == 0, prepared.stdout[-3000:] + prepared.stderr[-3000:]
+    assert "Running stage 'prepare@enwik8'" in prepared.stdout
+    data = root / "data" / "enwik8"
+    assert (data / "train.bin").read_bytes() == RAW[: SIZES["n_train"]]
+    assert (data / "test.bin").read_bytes() == RAW[-SIZES["n_test"] :]
+    assert os.path.isfile(data / "manifest.json")
