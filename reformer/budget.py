@@ -185,7 +185,8 @@ class Seq2SeqSpec:
         src_len, tgt_len: padded source and target lengths ``ls``, ``lt``.
         model: ``d_model``, ``n_layers`` (encoder and decoder each), ``n_heads``, ``d_ff``,
             ``reversible``, ``ff_chunks``, ``loss_chunks``, ``dropout``.
-        (other attributes as in :class:`LMSpec`)
+
+    The other attributes are as in :class:`LMSpec`.
 
     Example:
         >>> Seq2SeqSpec("t", 100, 8, 8, 4, 4, 1, {"d_model": 16}).m["d_model"]

@@ -7,7 +7,7 @@ position. The model keeps no key/value cache, so a step costs a decoder pass ove
 prefix; that is fine for sentence-length outputs.
 
 Beam search follows Vaswani et al. (2017) and the paper's WMT setting: beam size 4 and the
-length penalty of Wu et al. (2016),
+length penalty of Wu et al. (2016)::
 
     score(Y) = log P(Y | X) / lp(Y),     lp(Y) = ((5 + |Y|) / 6) ** alpha,   alpha = 0.6,
 

@@ -714,7 +714,7 @@ def _prepare(p: dict[str, Any], out_dir: Path, staging: Path) -> Path:
 def pack_pair(
     src: Sequence[int] | np.ndarray, tgt: Sequence[int] | np.ndarray, max_len: int
 ) -> Tensor:
-    """One training sequence ``(2 max_len,)``: ``[src, eos, pad.. | bos, tgt, eos, pad..]``.
+    """One training sequence ``(2 max_len,)``: ``[src, eos, pad | bos, tgt, eos, pad]``.
 
     Longer sentences are cut so that the end tokens always fit.
 

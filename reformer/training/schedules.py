@@ -2,17 +2,14 @@
 
 ``step`` counts optimizer steps from 0 (the step about to be taken), so the first step
 already has a non-zero rate. With ``w = warmup_steps``, ``T = total_steps`` and the decay
-progress ``p = (step - w) / max(1, T - w)`` after warmup:
+progress ``p = (step - w) / max(1, T - w)`` after warmup, each schedule is:
 
-============  =========================================  ===================================
-schedule      warmup (``step < w``)                      after warmup
-============  =========================================  ===================================
-constant      ``(step + 1) / w``                          ``1``
-linear        ``(step + 1) / w``                          ``m + (1 - m) (1 - p)``
-cosine        ``(step + 1) / w``                          ``m + (1 - m) (1 + cos(pi p)) / 2``
-rsqrt         ``(step + 1) / w``                          ``max(m, sqrt(w / (step + 1)))``
-onecycle      ``lo + (1 - lo) (1 - cos(pi (step + 1) / w)) / 2``   cosine from 1 to ``m``
-============  =========================================  ===================================
+- ``constant``: warmup ``(step + 1) / w``, then ``1``;
+- ``linear``: warmup ``(step + 1) / w``, then ``m + (1 - m) (1 - p)``;
+- ``cosine``: warmup ``(step + 1) / w``, then ``m + (1 - m) (1 + cos(pi p)) / 2``;
+- ``rsqrt``: warmup ``(step + 1) / w``, then ``max(m, sqrt(w / (step + 1)))``;
+- ``onecycle``: warmup ``lo + (1 - lo) (1 - cos(pi (step + 1) / w)) / 2``, then a cosine
+  from 1 to ``m``.
 
 ``m`` is ``min_lr_ratio``; ``lo = 1 / 25`` is the one-cycle start (fast.ai's ``div``).
 """
