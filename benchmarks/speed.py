@@ -1,0 +1,303 @@
+"""Speed and memory workloads, one configuration per call, each meant to run in its own process.
+
+* :func:`attention_step` -- one attention layer, forward + backward (the paper's Figure 5
+  and Table 1): this library's full attention (SDPA) and LSH attention, and the peers'
+  LSH layers (:mod:`benchmarks.peers`);
+* :func:`depth_step` -- one training step (loss + backward) of a reversible ReformerLM or a
+  TransformerLM of a given depth (the paper's Table 3): saved-tensor bytes and peak RSS;
+* :func:`lm_step` -- training throughput (loss + backward + AdamW step) of a small
+  reversible LSH language model, this library's or a peer's.
+
+Each returns a JSON-serialisable dict from :func:`reformer.benchmarking.measure_steps`
+plus what it measured; ``pipelines/benchmark.py`` runs them through
+:func:`reformer.benchmarking.run_isolated`. Run one by hand with, for example::
+
+    python benchmarks/speed.py attention --impl lsh --length 4096 --n-hashes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+if __package__ in (None, ""):  # run as a script: make `reformer` and `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import peers
+from reformer import FullSelfAttention, LSHSelfAttention, ReformerLM, TransformerLM
+from reformer.benchmarking import measure_steps
+from reformer.memory import saved_tensor_bytes
+
+# Our implementations; every other name is a peer of benchmarks.peers.
+OURS = ("full", "lsh")
+
+
+def _setup(threads: int, seed: int) -> None:
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+
+
+def _measure(step: Any, timing: dict[str, Any]) -> dict[str, Any]:
+    """:func:`measure_steps` with the timing keyword arguments of the stage."""
+    return measure_steps(step, **timing)
+
+
+def attention_step(
+    impl: str,
+    length: int,
+    batch: int,
+    d_model: int = 256,
+    n_heads: int = 4,
+    bucket_size: int = 64,
+    n_hashes: int = 1,
+    threads: int = 2,
+    seed: int = 0,
+    timing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Forward + backward of one causal self-attention layer on ``(batch, length, d_model)``.
+
+    Args:
+        impl: ``"full"`` (this library's SDPA attention), ``"lsh"`` (this library's LSH
+            attention) or a peer name (:data:`benchmarks.peers.PEERS`).
+        length, batch: input shape; ``d_model``, ``n_heads``: layer width and heads.
+        bucket_size, n_hashes: LSH chunk length and rounds (ignored by ``"full"``).
+        threads, seed: torch intra-op threads and seed.
+        timing: keyword arguments of :func:`reformer.benchmarking.measure_steps`.
+
+    Returns:
+        The measurement, plus ``saved_bytes`` (tensors saved for backward by the forward
+        pass, parameters excluded), ``tokens`` and ``threads``.
+    """
+    _setup(threads, seed)
+    if impl == "full":
+        layer: torch.nn.Module = FullSelfAttention(d_model, n_heads, causal=True)
+        fn = layer
+    elif impl == "lsh":
+        layer = LSHSelfAttention(
+            d_model, n_heads, bucket_size=bucket_size, n_hashes=n_hashes, causal=True
+        )
+        fn = layer
+    else:
+        layer, fn = peers.attention(impl, length, d_model, n_heads, bucket_size, n_hashes)
+    layer.train()
+    x = torch.randn(batch, length, d_model, requires_grad=True)
+    grad = torch.randn(batch, length, d_model)
+    params = list(layer.parameters())
+    saved: list[int] = []
+
+    def step() -> None:
+        if not saved:  # the warm-up step also counts the saved tensors
+            with saved_tensor_bytes(ignore=params) as counter:
+                out = fn(x)
+            saved.append(counter.total)
+        else:
+            out = fn(x)
+        out.backward(grad)
+        x.grad = None
+        for p in params:
+            p.grad = None
+
+    result = _measure(step, timing or {})
+    result.update(saved_bytes=saved[0], tokens=batch * length, threads=torch.get_num_threads())
+    return result
+
+
+def _tokens(batch: int, length: int, vocab_size: int) -> torch.Tensor:
+    return torch.randint(0, vocab_size, (batch, length))
+
+
+def depth_step(
+    kind: str,
+    n_layers: int,
+    length: int,
+    batch: int,
+    vocab_size: int = 256,
+    d_model: int = 256,
+    n_heads: int = 4,
+    d_ff: int = 1024,
+    bucket_size: int = 64,
+    n_hashes: int = 2,
+    threads: int = 2,
+    seed: int = 0,
+    timing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One training step (loss + backward, gradients freed before it) against depth.
+
+    Args:
+        kind: ``"reformer"`` (reversible ReformerLM, LSH attention) or ``"transformer"``
+            (TransformerLM: full attention, ordinary residuals).
+        n_layers: depth. Other arguments: model shape and measurement settings.
+
+    Returns:
+        The measurement plus ``saved_bytes`` (activations saved for backward, parameters
+        excluded), ``parameters`` and ``tokens``.
+    """
+    _setup(threads, seed)
+    common = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff)
+    if kind == "reformer":
+        model: ReformerLM = ReformerLM(
+            vocab_size,
+            max_seq_len=length,
+            attention="lsh",
+            n_hashes=n_hashes,
+            bucket_size=bucket_size,
+            reversible=True,
+            **common,
+        )
+    elif kind == "transformer":
+        model = TransformerLM(vocab_size, max_seq_len=length, **common)
+    else:
+        raise ValueError(f"kind={kind!r} is not allowed: use 'reformer' or 'transformer'")
+    model.train()
+    tokens = _tokens(batch, length, vocab_size)
+    targets = tokens.roll(-1, dims=1)
+    params = list(model.parameters())
+    saved: list[int] = []
+
+    def step() -> None:
+        if not saved:
+            with saved_tensor_bytes(ignore=params) as counter:
+                loss = model.loss(tokens, targets)
+            saved.append(counter.total)
+        else:
+            loss = model.loss(tokens, targets)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    result = _measure(step, timing or {})
+    result.update(
+        saved_bytes=saved[0],
+        parameters=sum(p.numel() for p in params),
+        tokens=batch * length,
+        threads=torch.get_num_threads(),
+    )
+    return result
+
+
+def lm_step(
+    impl: str,
+    length: int,
+    batch: int,
+    vocab_size: int = 256,
+    d_model: int = 256,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    d_ff: int = 512,
+    bucket_size: int = 64,
+    n_hashes: int = 2,
+    threads: int = 2,
+    seed: int = 0,
+    timing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Training throughput: loss + backward + AdamW step of a reversible LSH language model.
+
+    Args:
+        impl: ``"ours"`` (ReformerLM: reversible, no FF chunking, axial positions) or a
+            peer name. Other arguments: model shape and measurement settings.
+
+    Returns:
+        The measurement plus ``tokens_per_s`` (``{"median", "min", "max"}``, from the step
+        times) and ``parameters``.
+    """
+    _setup(threads, seed)
+    if impl == "ours":
+        model: torch.nn.Module = ReformerLM(
+            vocab_size,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_ff=d_ff,
+            max_seq_len=length,
+            attention="lsh",
+            n_hashes=n_hashes,
+            bucket_size=bucket_size,
+            reversible=True,
+            ff_chunks=1,
+            positional="axial",
+            axial_shape=peers.axial_shape(length),
+        )
+
+        def loss_fn(tokens: torch.Tensor) -> torch.Tensor:
+            return model.loss(tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous())
+
+        # ReformerLM needs a multiple of the bucket size: feed length + 1 tokens.
+        extra = 1
+    else:
+        model, loss_fn = peers.language_model(
+            impl, length, vocab_size, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes
+        )
+        extra = 0
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tokens = _tokens(batch, length + extra, vocab_size)
+
+    def step() -> None:
+        loss_fn(tokens).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    result = _measure(step, timing or {})
+    n = batch * length
+    t = result["time_s"]
+    result.update(
+        tokens=n,
+        tokens_per_s={"median": n / t["median"], "min": n / t["max"], "max": n / t["min"]},
+        parameters=sum(p.numel() for p in model.parameters()),
+        threads=torch.get_num_threads(),
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one workload in this process and print its JSON (for profiling by hand)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=["attention", "depth", "lm"])
+    parser.add_argument("--impl", default="lsh", help="attention/lm: lsh|full|ours|<peer>")
+    parser.add_argument("--kind", default="reformer", help="depth: reformer|transformer")
+    parser.add_argument("--length", type=int, default=4096)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--n-hashes", type=int, default=1)
+    parser.add_argument("--n-layers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    timing = {"repeats": args.repeats}
+    if args.workload == "attention":
+        out = attention_step(
+            args.impl,
+            args.length,
+            args.batch,
+            n_hashes=args.n_hashes,
+            threads=args.threads,
+            timing=timing,
+        )
+    elif args.workload == "depth":
+        out = depth_step(
+            args.kind,
+            args.n_layers,
+            args.length,
+            args.batch,
+            threads=args.threads,
+            timing=timing,
+        )
+    else:
+        out = lm_step(
+            args.impl,
+            args.length,
+            args.batch,
+            n_layers=args.n_layers,
+            n_hashes=args.n_hashes,
+            threads=args.threads,
+            timing=timing,
+        )
+    out.pop("samples", None)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""Tests of the benchmark helpers (reformer.benchmarking) and the `benchmark` stage.
+
+The helpers are checked against hand-computed values; the stage runs end to end in quick
+mode (tiny shapes, one sample) and its JSON is checked for every section, for targets that
+follow from the measured numbers, and for peers reported as skipped when disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reformer.benchmarking import (
+    PeakRSS,
+    is_out_of_memory,
+    measure_steps,
+    run_isolated,
+    summarize,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import pipelines.benchmark as bench  # noqa: E402
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@pytest.mark.parametrize(
+    ("samples", "median", "lo", "hi"),
+    [
+        ([5.0], 5.0, 5.0, 5.0),
+        ([3.0, 1.0, 2.0], 2.0, 1.0, 3.0),
+        ([4.0, 1.0, 3.0, 2.0], 2.5, 1.0, 4.0),  # even count: mean of the middle two
+        ([0.2, 0.1, 0.4, 0.3, 10.0], 0.3, 0.1, 10.0),  # an outlier moves only the max
+    ],
+)
+def test_summarize_matches_hand_computed(samples, median, lo, hi):
+    s = summarize(samples)
+    assert s["median"] == pytest.approx(median)
+    assert (s["min"], s["max"], s["n"]) == (lo, hi, len(samples))
+    assert s["samples"] == samples
+
+
+def test_summarize_rejects_empty():
+    with pytest.raises(ValueError, match="samples"):
+        summarize([])
+
+
+def test_measure_steps_uses_uncontended_samples_and_counts_steps():
+    calls = []
+    result = measure_steps(lambda: calls.append(1), warmup=2, repeats=3, memory=False)
+    assert len(calls) == 2 + result["n_samples"]
+    assert result["warmup_s"] and len(result["warmup_s"]) == 2
+    used = [s["wall"] for s in result["samples"] if not s["contended"]] or [
+        s["wall"] for s in result["samples"]
+    ]
+    assert result["time_s"]["median"] == pytest.approx(summarize(used)["median"])
+    assert result["time_s"]["min"] == min(used) and result["time_s"]["max"] == max(used)
+
+
+def test_measure_steps_keeps_a_long_warmup_and_stops_at_the_cap():
+    import time
+
+    result = measure_steps(
+        lambda: time.sleep(0.05), repeats=3, cap_s=0.01, long_step_s=0.02, memory=False
+    )
+    assert result["over_cap"] and result["n_samples"] == 1
+    assert result["samples"][0]["first_step"]
+    assert result["time_s"]["median"] >= 0.05
+
+
+def test_peak_rss_sees_a_written_buffer():
+    with PeakRSS() as mem:
+        buffer = bytearray(b"\1" * (96 * 2**20))
+    del buffer
+    assert mem.delta >= 80 * 2**20
+    assert mem.peak >= mem.baseline + mem.delta - 1
+
+
+def test_run_isolated_reports_errors_and_memory_failures():
+    out = run_isolated(summarize, {"samples": []}, timeout_s=60)
+    assert out["status"] == "error" and "samples" in out["reason"]
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: 1 GB"))
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def _att(impl, r, length, t, mem=100.0):
+    return {
+        "implementation": impl,
+        "n_hashes": r,
+        "length": length,
+        "status": "ok",
+        "time_s": {"median": t, "min": t},
+        "peak_rss_bytes": {"median": mem},
+    }
+
+
+def test_peer_target_uses_the_faster_peer_and_memory():
+    t = dict(bench.DEFAULTS["targets"], memory_slack_mb=0.0)
+    attention = {
+        "settings": {"cap_s": 10.0},
+        "results": [
+            _att("lsh", 1, 1024, 9.0),  # below peer_min_length: not judged
+            _att("lsh", 1, 2048, 1.0, mem=50),
+            _att("reformer_pytorch", 1, 2048, 3.0),
+            _att("hf_transformers", 1, 2048, 2.0),  # the faster peer: speedup 2.0
+            _att("lsh", 2, 2048, 1.0, mem=500),  # 2x faster but more memory
+            _att("reformer_pytorch", 2, 2048, 2.0, mem=400),
+            {
+                "implementation": "hf_transformers",
+                "n_hashes": 2,
+                "length": 2048,
+                "status": "skipped",
+                "reason": "peers disabled",
+            },
+        ],
+    }
+    out = bench.target_lsh_vs_peers(attention, t)
+    rows = {(e["length"], e["n_hashes"]): e for e in out["entries"]}
+    assert set(rows) == {(2048, 1), (2048, 2)}
+    assert rows[2048, 1]["peer"] == "hf_transformers"
+    assert rows[2048, 1]["speedup"] == pytest.approx(2.0) and rows[2048, 1]["passed"]
+    assert rows[2048, 2]["memory_ok"] is False and rows[2048, 2]["passed"] is False
+    assert out["passed"] is False and out["worst_speedup"] == pytest.approx(2.0)
+
+
+def test_depth_and_tokens_targets_follow_the_ratios():
+    t = bench.DEFAULTS["targets"]
+    depth = {
+        "settings": {"layers": [2, 6, 12]},
+        "results": [
+            {
+                "model": "reformer",
+                "n_layers": 2,
+                "status": "ok",
+                "saved_bytes": 10,
+                "peak_rss_bytes": {"median": 100.0},
+            },
+            {
+                "model": "reformer",
+                "n_layers": 12,
+                "status": "ok",
+                "saved_bytes": 10,
+                "peak_rss_bytes": {"median": 125.0},
+            },
+        ],
+    }
+    out = bench.target_depth(depth, t)
+    assert out["ratio"] == pytest.approx(1.25) and out["passed"] is False
+    assert out["reformer"]["saved_bytes_ratio"] == pytest.approx(1.0)
+    lm = {
+        "results": [
+            {
+                "implementation": "ours",
+                "length": 16384,
+                "status": "ok",
+                "tokens_per_s": {"median": 300.0},
+            },
+            {
+                "implementation": "reformer_pytorch",
+                "length": 16384,
+                "status": "ok",
+                "tokens_per_s": {"median": 100.0},
+            },
+            {
+                "implementation": "hf_transformers",
+                "length": 16384,
+                "status": "ok",
+                "tokens_per_s": {"median": 150.0},
+            },
+        ]
+    }
+    out = bench.target_tokens(lm, t)
+    assert out["peer"] == "hf_transformers" and out["ratio"] == pytest.approx(2.0)
+    assert out["passed"] is True
+
+
+def test_documented_params_block_equals_the_defaults():
+    import yaml
+
+    text = (REPO / "benchmarks" / "dvc-stage.yaml.txt").read_text()
+    block = yaml.safe_load(text.split("# ---- params.yaml")[1].split("\n", 1)[1])["benchmark"]
+    assert bench._merge(bench.DEFAULTS, block) == bench.DEFAULTS
+    assert set(block) == set(bench.DEFAULTS)
+
+
+def test_unknown_params_key_is_a_one_line_error(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("benchmark:\n  atention: {}\n")
+    with pytest.raises(ValueError, match="did you mean 'attention'"):
+        bench.load_config(str(params))
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _run_stage(tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "benchmark.json"
+    cmd = [
+        sys.executable,
+        str(REPO / "pipelines" / "benchmark.py"),
+        "--quick",
+        "--params",
+        str(tmp_path / "none.yaml"),
+        "--out",
+        str(out),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| target | required | measured | result |" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def _check_target_consistency(targets: dict) -> None:
+    peers = targets["lsh_vs_peers"]
+    for row in peers["entries"]:
+        if row.get("speedup") is not None:
+            expected = row["speedup"] >= peers["threshold"] and row["memory_ok"] is not False
+            assert row["passed"] == expected
+            assert row["speedup"] == pytest.approx(row["peer_s"] / row["ours_s"])
+    sdpa = targets["lsh1_vs_sdpa"]
+    for row in sdpa["entries"]:
+        if row.get("speedup") is not None:
+            assert row["speedup"] == pytest.approx(row["sdpa_s"] / row["lsh1_s"])
+            need = row["required"]
+            assert row["passed"] == (row["speedup"] >= need if need > 1 else row["speedup"] > 1)
+    depth = targets["reversible_depth_memory"]
+    if depth["ratio"] is not None:
+        assert depth["passed"] == (depth["ratio"] <= depth["threshold"])
+    longest = targets["longest_sequence"]
+    assert longest["passed"] == (
+        longest["longest"] is not None and longest["longest"] >= longest["threshold"]
+    )
+
+
+@pytest.mark.slow
+def test_quick_stage_end_to_end(tmp_path):
+    plots = tmp_path / "plots"
+    report = _run_stage(tmp_path, "--plots", str(plots))
+    for key in ("machine", "attention", "depth", "lm", "longest", "targets"):
+        assert key in report, key
+    assert report["machine"]["versions"]["torch"]
+    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["torch_threads"] >= 1
+    att = report["attention"]["results"]
+    ours = [e for e in att if e["implementation"] in ("full", "lsh")]
+    assert ours and all(e["status"] == "ok" for e in ours)
+    for e in ours:
+        t = e["time_s"]
+        assert t["min"] <= t["median"] <= t["max"]
+        assert e["saved_bytes"] > 0 and e["peak_rss_bytes"]["median"] >= 0
+    # Peers installed in this environment are measured; missing ones are "skipped".
+    for e in att:
+        if e["implementation"] in bench.PEER_NAMES:
+            assert e["status"] in ("ok", "skipped")
+    depth = report["depth"]["results"]
+    assert {e["model"] for e in depth} == {"reformer", "transformer"}
+    assert all(e["status"] == "ok" and e["saved_bytes"] > 0 for e in depth)
+    tries = report["longest"]["tries"]
+    assert tries and report["longest"]["longest"] == 1024
+    assert set(report["targets"]) == {
+        "lsh_vs_peers",
+        "lsh1_vs_sdpa",
+        "reversible_depth_memory",
+        "tokens_per_s_vs_peers",
+        "longest_sequence",
+    }
+    _check_target_consistency(report["targets"])
+    for name in (
+        "attention_time",
+        "attention_memory",
+        "depth_memory",
+        "lm_tokens_per_s",
+        "longest",
+    ):
+        assert (plots / f"{name}.png").stat().st_size > 0
+        assert (plots / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
+    summary = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "benchmark.py"),
+            "--summary",
+            str(tmp_path / "benchmark.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert summary.startswith("| target | required | measured | result |")
+    assert summary.count("\n| ") >= 6  # separator + one row per target
+
+
+@pytest.mark.slow
+def test_quick_stage_without_peers_reports_them_skipped(tmp_path):
+    report = _run_stage(tmp_path, "--no-peers", "--sections", "attention,lm", "--plots", "")
+    assert "depth" not in report and "longest" not in report
+    for peer in bench.PEER_NAMES:
+        assert report["peers"][peer]["available"] is False
+        assert "disabled" in report["peers"][peer]["reason"]
+    peer_entries = [
+        e
+        for e in report["attention"]["results"] + report["lm"]["results"]
+        if e["implementation"] in bench.PEER_NAMES
+    ]
+    assert peer_entries and all(e["status"] == "skipped" for e in peer_entries)
+    targets = report["targets"]
+    assert targets["lsh_vs_peers"]["passed"] is None  # nothing to compare against
+    assert all(row["passed"] is None for row in targets["lsh_vs_peers"]["entries"])
+    assert targets["tokens_per_s_vs_peers"]["passed"] is None
+    _check_target_consistency({**targets, **_dummy_depth_longest()})
+
+
+def _dummy_depth_longest() -> dict:
+    return {
+        "reversible_depth_memory": {"ratio": None},
+        "longest_sequence": {"passed": False, "longest": None, "threshold": 1},
+    }
