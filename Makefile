@@ -52,7 +52,7 @@ report: setup ## Build report/build/report.pdf from the W&B runs (dvc repro repo
 
 bench: export BENCH := 1
 bench: setup ## Speed and memory benchmarks, peers included (metrics/benchmark.json, plots/benchmark/)
-	$(BIN)/python pipelines/benchmark.py --params params.yaml --out metrics/benchmark.json --plots plots/benchmark
+	$(BIN)/python pipelines/benchmark.py --params benchmarks/params.yaml --out metrics/benchmark.json --plots plots/benchmark
 
 profile-smoke: setup ## Switch params.yaml to the smoke profile (the whole pipeline in ~1 min, CI)
 	$(BIN)/python -m reformer.config use smoke
