@@ -168,7 +168,7 @@ QUICK: dict[str, Any] = {
         "budget_s": 1.0,
     },
     "lm": {
-        "lengths": [128, 256],
+        "lengths": [256],
         "tokens_per_step": 256,
         "d_model": 32,
         "n_layers": 1,
@@ -180,7 +180,7 @@ QUICK: dict[str, Any] = {
         "long_step_s": None,
     },
     "longest": {
-        "start": 256,
+        "start": 512,
         "max_length": 1024,
         "cap_s": 60.0,
         "d_model": 32,

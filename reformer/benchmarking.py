@@ -308,38 +308,43 @@ def measure_steps(
     memory: bool = True,
     memory_repeats: int = 1,
 ) -> dict[str, Any]:
-    """Time ``step`` over repeats after warm-up steps, and measure its peak RSS growth.
+    """Measure the peak RSS growth of ``step``, then time it over repeats.
 
-    Order: warm-up steps; then, with ``memory``, ``memory_repeats`` memory steps (glibc
-    set to return every block over 128 KiB at once, the peak-RSS counter reset,
-    :class:`PeakRSS`); then timed
-    samples with glibc in its steady state (:data:`MALLOC_STEADY`). Samples are taken
-    until ``repeats`` uncontended ones exist, or ``max_repeats`` in all, or the time budget
-    is spent with at least ``min_repeats``. A warm-up step longer than ``long_step_s`` is
-    kept as the first timed sample: one-time costs (thread pools, kernel selection) are a
-    negligible part of it, and an expensive configuration needs one step less. When the
-    warm-up step takes longer than ``cap_s``, nothing more runs and ``"over_cap"`` is True.
+    Memory first, with glibc set to return every block over 128 KiB at once
+    (:data:`MALLOC_MEASURE`, set before the warm-up so that no earlier heap growth is
+    reused): ``warmup`` steps, then ``memory_repeats`` steps, each with the peak-RSS counter
+    reset (:class:`PeakRSS`). Then time, with glibc in its steady state
+    (:data:`MALLOC_STEADY`): one more untimed step, then samples until ``repeats``
+    uncontended ones exist, or ``max_repeats`` in all, or the time budget is spent with at
+    least ``min_repeats``.
+
+    An expensive step (the last warm-up step took longer than ``long_step_s``) saves steps:
+    the warm-up step's own peak is the memory sample and the first steady-state step is the
+    first timed sample (one-time costs are then a negligible part of either). When the
+    warm-up step takes longer than ``cap_s``, nothing more runs, ``"over_cap"`` is True and
+    the warm-up time is reported.
 
     Args:
         step: the work of one step (for example forward + backward).
-        warmup: steps before everything else (at least 1 when ``memory``).
-        repeats: wanted uncontended samples.
-        min_repeats: samples taken whatever the budget.
-        max_repeats: most samples in all (default ``2 * repeats``).
+        warmup: steps before the memory samples (at least 1 when ``memory``).
+        repeats: wanted uncontended timed samples.
+        min_repeats: timed samples taken whatever the budget.
+        max_repeats: most timed samples (default ``2 * repeats``).
         budget_s: wall-clock budget of the timed samples (waits excluded).
         cap_s: longest acceptable warm-up step.
-        long_step_s: keep a warm-up step longer than this as a sample (``None``: never).
+        long_step_s: above this a step counts as expensive (``None``: never).
         quiet_wait_s: before each timed step, wait up to this long for other processes to
             leave the CPU idle (:func:`wait_for_quiet`).
         memory: measure the peak RSS growth of a step.
-        memory_repeats: memory steps (each its own peak).
+        memory_repeats: memory samples (each one step).
 
     Returns:
-        ``{"time_s": summarize(...), "peak_rss_bytes": summarize(...) or None,
-        "warmup_s": [...], "memory_step_s": float | None, "n_contended": int,
-        "n_samples": int, "memory_method": str, "over_cap": bool, "quiet_waited_s": float,
-        "samples": [{"wall", "cpu", "foreign", "contended", "first_step"}]}``; ``time_s``
-        summarises the uncontended samples when there are any, else all of them.
+        ``{"time_s": summarize(...), "cpu_s": summarize(...), "peak_rss_bytes":
+        summarize(...) or None, "warmup_s": [...], "n_contended": int, "n_samples": int,
+        "memory_method": str, "memory_first_step": bool, "over_cap": bool,
+        "quiet_waited_s": float, "samples": [{"wall", "cpu", "foreign", "contended",
+        "first_step"}]}``; ``time_s`` and ``cpu_s`` summarise the uncontended samples when
+        there are any, else all of them.
 
     Example:
         >>> r = measure_steps(lambda: sum(range(1000)), repeats=3, memory=False)
@@ -350,43 +355,54 @@ def measure_steps(
         raise ValueError(f"repeats={repeats}, min_repeats={min_repeats} must be >= 1")
     max_repeats = max(max_repeats or 2 * repeats, min_repeats)
     n_warmup = max(warmup, 1 if memory else 0)
-    set_malloc_thresholds(*MALLOC_STEADY)
-    waited = 0.0
+    set_malloc_thresholds(*(MALLOC_MEASURE if memory else MALLOC_STEADY))
     warmup_s: list[float] = []
+    first_delta, method = 0, ""
+    for _ in range(n_warmup):
+        mem = PeakRSS()
+        with mem:
+            t0 = time.perf_counter()
+            step()
+            warmup_s.append(time.perf_counter() - t0)
+        first_delta, method = mem.delta, mem.method
+    long = bool(warmup_s) and long_step_s is not None and warmup_s[-1] > long_step_s
+    over_cap = bool(warmup_s) and cap_s is not None and warmup_s[-1] > cap_s
+    peak, memory_first_step = None, False
+    if memory:
+        if long or over_cap:
+            deltas, memory_first_step = [first_delta], True
+        else:
+            deltas = []
+            for _ in range(max(1, memory_repeats)):
+                with PeakRSS() as mem:
+                    step()
+                deltas.append(mem.delta)
+        peak = summarize(deltas)
+    set_malloc_thresholds(*MALLOC_STEADY)
     samples: list[dict[str, Any]] = []
-    for i in range(n_warmup):
-        last = i == n_warmup - 1
-        if last and long_step_s is not None:
-            waited += wait_for_quiet(quiet_wait_s)
-        first = _timed(step)
-        warmup_s.append(first["wall"])
-        if last and long_step_s is not None and first["wall"] > long_step_s:
-            samples.append({**first, "first_step": True})
-    over_cap = cap_s is not None and bool(warmup_s) and warmup_s[-1] > cap_s
-    if over_cap and not samples:
-        samples.append({**first, "first_step": True})
-    peak, method, memory_step_s = None, "", None
-    if memory and not over_cap:
-        deltas = []
-        t0 = time.perf_counter()
-        for _ in range(max(1, memory_repeats)):
-            set_malloc_thresholds(*MALLOC_MEASURE)
-            with PeakRSS() as mem:
-                step()
-            deltas.append(mem.delta)
-        memory_step_s = (time.perf_counter() - t0) / len(deltas)
-        set_malloc_thresholds(*MALLOC_STEADY)
-        peak, method = summarize(deltas), mem.method
+    waited = 0.0
+    if over_cap:
+        samples.append(
+            {
+                "wall": warmup_s[-1],
+                "cpu": float("nan"),
+                "foreign": None,
+                "contended": False,
+                "first_step": True,
+            }
+        )
+    elif not long:
+        step()  # the heap's first growth in the steady state is not timed
     while not over_cap:
         clean = [s for s in samples if not s["contended"]]
-        spent = sum(s["wall"] for s in samples if not s["first_step"])  # waits excluded
+        spent = sum(s["wall"] for s in samples)  # waits excluded
         previous = samples[-1]["wall"] if samples else 0.0
         if len(samples) >= max_repeats or len(clean) >= repeats:
             break
         if len(samples) >= min_repeats and spent + previous > budget_s:
             break
         waited += wait_for_quiet(quiet_wait_s)
-        samples.append({**_timed(step), "first_step": False})
+        samples.append({**_timed(step), "first_step": not samples and long})
     clean = [s for s in samples if not s["contended"]]
     use = clean or samples
     return {
@@ -394,10 +410,10 @@ def measure_steps(
         "cpu_s": summarize([s["cpu"] for s in use]),
         "peak_rss_bytes": peak,
         "warmup_s": warmup_s,
-        "memory_step_s": memory_step_s,
         "n_contended": len(samples) - len(clean),
         "n_samples": len(samples),
         "memory_method": method,
+        "memory_first_step": memory_first_step,
         "over_cap": over_cap,
         "quiet_waited_s": waited,
         "samples": samples,

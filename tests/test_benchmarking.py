@@ -54,7 +54,8 @@ def test_summarize_rejects_empty():
 def test_measure_steps_uses_uncontended_samples_and_counts_steps():
     calls = []
     result = measure_steps(lambda: calls.append(1), warmup=2, repeats=3, memory=False)
-    assert len(calls) == 2 + result["n_samples"]
+    # two warm-up steps, one untimed steady-state step, then the samples
+    assert len(calls) == 2 + 1 + result["n_samples"]
     assert result["warmup_s"] and len(result["warmup_s"]) == 2
     used = [s["wall"] for s in result["samples"] if not s["contended"]] or [
         s["wall"] for s in result["samples"]
@@ -264,6 +265,7 @@ def test_quick_stage_end_to_end(tmp_path):
     assert all(e["status"] == "ok" and e["saved_bytes"] > 0 for e in depth)
     tries = report["longest"]["tries"]
     assert tries and report["longest"]["longest"] == 1024
+    assert all(t["status"] == "ok" and t["fits"] for t in tries)
     assert set(report["targets"]) == {
         "lsh_vs_peers",
         "lsh1_vs_sdpa",
