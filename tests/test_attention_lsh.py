@@ -54,12 +54,22 @@ def shared_qk_reference(attn, x, causal, mask=None):
     return finish(attn, torch.softmax(s, dim=-1), v)
 
 
+def reference_hash(q, rotations):
+    """The paper's h(x) = argmax([xR; -xR]): (b, h, l, d) -> (b, h, r, l) bucket ids."""
+    proj = torch.einsum("bhld,hrdk->bhrlk", q, rotations)
+    return torch.cat([proj, -proj], dim=-1).argmax(dim=-1)
+
+
 def brute_force_lsh(attn, x, rotations, causal, mask=None, dedupe=True, across=False):
     """Union (dedupe) or multiset (no dedupe) of the rounds' attention sets of Eq. 16."""
+    buckets = reference_hash(project(attn, x)[0], rotations)
+    return brute_force_from_buckets(attn, x, buckets, causal, mask, dedupe, across)
+
+
+def brute_force_from_buckets(attn, x, buckets, causal, mask=None, dedupe=True, across=False):
+    """As brute_force_lsh, from given (b, h, r, l) bucket ids."""
     q, v = project(attn, x)
     l, m = x.shape[1], attn.bucket_size
-    proj = torch.einsum("bhld,hrdk->bhrlk", q, rotations)
-    buckets = torch.cat([proj, -proj], dim=-1).argmax(dim=-1)  # (b, h, r, l)
     bi, bj = buckets[..., :, None], buckets[..., None, :]
     pos = torch.arange(l)
     i, j = pos[:, None], pos[None, :]
@@ -361,3 +371,99 @@ def test_two_chunks_per_round_match_brute_force(causal):
     rotations = fixed_rotations(attn, 2, seed=11)
     expected, _ = brute_force_lsh(attn, x, rotations, causal)
     assert (attn(x) - expected).abs().max() < 1e-10
+
+
+def test_hash_equals_argmax_of_concatenation_in_slices_and_on_ties(monkeypatch):
+    from reformer.attention import lsh
+
+    g = torch.Generator().manual_seed(0)
+    qk = torch.randn(2, 96, 3, 8, generator=g)  # (b, l, h, d)
+    qk[0, 5] = 0.0  # every projection 0: the first index of the positive half wins
+    rotations = torch.randn(3, 2, 8, 6, generator=g)
+    rotations[:, :, :, 1] = -rotations[:, :, :, 0]  # exact +/- ties between halves
+    expected = reference_hash(qk.transpose(1, 2), rotations)
+    monkeypatch.setattr(lsh, "_HASH_SLAB", 2 * 3 * 2 * 6 * 7)  # slices of 7 positions
+    assert torch.equal(lsh.hash_vectors(qk, rotations), expected)
+    assert (expected[0, :, :, 5] == 0).all()
+
+
+def test_factorised_buckets_are_the_mixed_radix_of_independent_hashes():
+    g = torch.Generator().manual_seed(1)
+    qk = torch.randn(2, 64, 2, 8, generator=g)
+    r1, r2 = torch.randn(2, 3, 8, 2, generator=g), torch.randn(2, 3, 8, 3, generator=g)
+    from reformer.attention.lsh import hash_vectors
+
+    h1, h2 = reference_hash(qk.transpose(1, 2), r1), reference_hash(qk.transpose(1, 2), r2)
+    buckets = hash_vectors(qk, [r1, r2])
+    assert torch.equal(buckets, h1 + 4 * h2)
+    assert int(buckets.max()) < 4 * 6 and len(buckets.unique()) > 8
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_factorised_buckets_match_brute_force(causal):
+    attn = make(bucket_size=4, n_hashes=2, causal=causal, n_buckets=(2, 4))
+    g = torch.Generator().manual_seed(3)
+    factors = [
+        torch.randn(attn.n_heads, 2, attn.d_head, n // 2, generator=g, dtype=torch.float64)
+        for n in (2, 4)
+    ]
+    attn.random_rotations = lambda n, device: factors
+    x = torch.randn(2, 32, 16, dtype=torch.float64)
+    q, _ = project(attn, x)
+    buckets = reference_hash(q, factors[0]) + 2 * reference_hash(q, factors[1])
+    assert len(buckets.unique()) > 4  # both factors split the positions
+    expected, _ = brute_force_from_buckets(attn, x, buckets, causal)
+    assert (attn(x) - expected).abs().max() < 1e-10
+
+
+def test_factorised_n_buckets_must_be_even_factors():
+    with pytest.raises(ValueError, match=r"n_buckets=\(4, 3\).*even factors"):
+        LSHSelfAttention(8, 2, n_buckets=(4, 3))
+
+
+def test_head_chunks_equal_all_heads_at_once_with_less_saved_memory():
+    from reformer.memory import saved_tensor_bytes
+
+    whole = make(d_model=32, n_heads=4, bucket_size=4, n_hashes=2, causal=True)
+    chunked = make(d_model=32, n_heads=4, bucket_size=4, n_hashes=2, causal=True, head_chunks=4)
+    chunked.load_state_dict(whole.state_dict())
+    rotations = fixed_rotations(whole, 8, seed=5)
+    chunked.random_rotations = lambda n, device: rotations
+    x = torch.randn(2, 32, 32, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 32, 32, dtype=torch.float64)
+    results = []
+    for attn in (whole, chunked):
+        with saved_tensor_bytes(ignore=list(attn.parameters())) as counter:
+            out = attn(x)
+        grads = torch.autograd.grad(out, [x, *attn.parameters()], g)
+        results.append((out, grads, counter.total))
+    (out_w, grads_w, saved_w), (out_c, grads_c, saved_c) = results
+    assert (out_w - out_c).abs().max() < 1e-12
+    for a, b in zip(grads_w, grads_c, strict=True):
+        assert (a - b).abs().max() < 1e-10
+    assert saved_c < saved_w / 2  # a group keeps only its input until backward
+
+
+def test_head_chunks_recompute_reuses_the_dropout_masks():
+    # The gradient of the checkpointed groups must equal that of the same groups run
+    # without checkpointing from the same RNG state (same rotations, same dropout masks).
+    attn = make(d_model=32, n_heads=4, bucket_size=4, n_hashes=2, causal=True, dropout=0.3)
+    attn.head_chunks = 2
+    fixed_rotations(attn, 8, seed=6)
+    x = torch.randn(2, 32, 32, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 32, 32, dtype=torch.float64)
+    torch.manual_seed(11)
+    out = attn(x)
+    (gx,) = torch.autograd.grad(out, x, g)
+    torch.manual_seed(11)
+    rotations = attn.random_rotations(8, x.device)
+    ref = sum(attn._attend(x, rotations, h, h + 2, None) for h in (0, 2))
+    (gx_ref,) = torch.autograd.grad(ref, x, g)
+    assert (out - ref).abs().max() < 1e-12
+    assert (gx - gx_ref).abs().max() < 1e-10
+
+
+def test_head_chunks_must_divide_heads():
+    attn = LSHSelfAttention(8, 4, bucket_size=4, head_chunks=3)
+    with pytest.raises(ValueError, match=r"head_chunks=3 .* n_heads=4"):
+        attn(torch.randn(1, 8, 8))

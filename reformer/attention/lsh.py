@@ -62,10 +62,13 @@ length (``bucket_size``), ``w = 2 m`` keys per chunk (itself and one chunk back)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from reformer.attention.masks import (
     check_heads,
@@ -74,16 +77,48 @@ from reformer.attention.masks import (
     self_mask_value,
 )
 
+# Positions hashed at once: bounds the ``(b, h, r, slice, n_buckets / 2)`` projection that
+# the argmax reads (64 Mi elements, 256 MiB in float32), so long sequences with many buckets
+# do not materialise an ``l x n_buckets`` tensor.
+_HASH_SLAB = 1 << 26
 
-def hash_vectors(qk: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+
+def _hash_one(qk: torch.Tensor, rotations: torch.Tensor, out: torch.Tensor) -> None:
+    """``out[b, h, r, l] = argmax([xR; -xR])`` for one rotation tensor, in length slices.
+
+    The argmax over the concatenation is taken as a max and a min of ``xR`` (the largest
+    entry of ``-xR`` is minus the smallest of ``xR``), so ``[xR; -xR]`` is never built. Ties
+    resolve as the argmax of the concatenation does: the first index, and the positive
+    half before the negative one.
+    """
+    b, l, h, _ = qk.shape
+    half = rotations.shape[-1]
+    step = max(1, _HASH_SLAB // max(1, b * h * rotations.shape[1] * half))
+    for start in range(0, l, step):
+        proj = torch.einsum("blhd,hrdk->bhrlk", qk[:, start : start + step], rotations)
+        top, top_idx = proj.max(dim=-1)
+        low, low_idx = proj.min(dim=-1)
+        torch.where(top >= -low, top_idx, low_idx + half, out=out[..., start : start + step])
+
+
+def hash_vectors(
+    qk: torch.Tensor, rotations: torch.Tensor | Sequence[torch.Tensor]
+) -> torch.Tensor:
     """Angular LSH: ``h(x) = argmax([xR; -xR])`` per head and round (paper, Section 2).
+
+    With a sequence of rotation tensors the buckets are factorised: each factor ``i`` hashes
+    into ``n_i`` buckets with its own rotations and the bucket id is the mixed-radix number
+    ``h_0 + n_0 (h_1 + n_1 (h_2 + ...))``, so ``prod n_i`` buckets cost ``sum n_i / 2``
+    projections per vector instead of ``prod n_i / 2`` (for long sequences, where the number
+    of buckets grows with the length; the authors' trax code offers the same).
 
     Computed in at least float32 (outside autocast), so low-precision inputs do not create
     ties; no gradient flows through the hash.
 
     Args:
         qk: ``(b, l, h, d)`` shared query/key vectors.
-        rotations: ``(h, r, d, n_buckets // 2)`` random matrices.
+        rotations: ``(h, r, d, n_buckets // 2)`` random matrices, or a sequence of them with
+            the factors' bucket counts.
 
     Returns:
         ``(b, h, r, l)`` int64 bucket ids in ``[0, n_buckets)``.
@@ -93,13 +128,23 @@ def hash_vectors(qk: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
         >>> rotations = torch.eye(2).reshape(1, 1, 2, 2)  # (h=1, r=1, d=2, n_buckets/2=2)
         >>> hash_vectors(qk, rotations).tolist()
         [[[[0, 2]]]]
+        >>> hash_vectors(qk, [rotations, rotations]).tolist()  # 4 x 4 factorised buckets
+        [[[[0, 10]]]]
     """
+    factors = [rotations] if isinstance(rotations, torch.Tensor) else list(rotations)
+    b, l, h, _ = qk.shape
     dtype = torch.promote_types(qk.dtype, torch.float32)
-    with torch.autocast(qk.device.type, enabled=False):
-        proj = torch.einsum(
-            "blhd,hrdk->bhrlk", qk.detach().to(dtype), rotations.to(qk.device, dtype)
-        )
-    return torch.cat([proj, -proj], dim=-1).argmax(dim=-1)
+    buckets = torch.zeros(b, h, factors[0].shape[1], l, dtype=torch.long, device=qk.device)
+    scratch = torch.empty_like(buckets) if len(factors) > 1 else buckets
+    radix = 1
+    with torch.no_grad(), torch.autocast(qk.device.type, enabled=False):
+        x = qk.detach().to(dtype)
+        for factor in factors:
+            _hash_one(x, factor.to(qk.device, dtype), scratch)
+            if scratch is not buckets:
+                buckets.add_(scratch, alpha=radix)
+            radix *= 2 * factor.shape[-1]
+    return buckets
 
 
 def _window(t: torch.Tensor, n_chunks: int) -> torch.Tensor:
@@ -184,12 +229,13 @@ class _WindowAttention(torch.autograd.Function):
     ``None``. Outputs:
     ``(T, m, d)`` attention output and ``(T, m)`` log-sum-exp of the scores.
 
-    The sorted rows are gathered into a buffer with ``m`` zero rows in front, so the key and
-    value windows ``[chunk before, chunk]`` of every chunk are strided views (no copy). The
-    softmax runs in place, with ``exp(s - log N) = exp(s) / N`` for the duplicate
-    correction. The hand-written backward keeps only the sorted rows and the attention
-    weights ``p`` (and, with dropout, the dropped weights) instead of every intermediate
-    score tensor, and returns gradients through the inverse permutation of each round.
+    The sorted rows are gathered into a ``(3, (T + 1) m, d)`` buffer (queries, keys, values),
+    each with ``m`` zero rows in front, so the key and value windows ``[chunk before, chunk]``
+    of every chunk are strided views (no copy). The softmax runs in place, with
+    ``exp(s - log N) = exp(s) / N`` for the duplicate correction. The hand-written backward
+    keeps only the sorted rows and the attention weights ``p`` (and, with dropout, the
+    dropped weights) instead of every intermediate score tensor, and returns gradients
+    through the inverse permutation of each round.
     """
 
     @staticmethod
@@ -200,12 +246,11 @@ class _WindowAttention(torch.autograd.Function):
         w = m if n_chunks == 1 else 2 * m
         self_value, hard = self_mask_value(q.dtype), hard_mask_value(q.dtype)
         with torch.autocast(q.device.type, enabled=False):
-            buf = q.new_empty((T + 1) * m, 3 * d)
-            buf[:m].zero_()
-            rows = torch.cat([q, k.to(q.dtype), v.to(q.dtype)], dim=1)  # (N, 3 d)
-            torch.index_select(rows, 0, gather_idx, out=buf[m:])
-            del rows
-            sq = buf[m:, :d].view(T, m, d)
+            buf = q.new_empty(3, (T + 1) * m, d)  # sorted q, k, v, each after m zero rows
+            buf[:, :m].zero_()
+            for i, rows in enumerate((q, k, v)):
+                torch.index_select(rows.to(q.dtype), 0, gather_idx, out=buf[i, m:])
+            sq = buf[0, m:].view(T, m, d)
             k_win, v_win = _strided_windows(buf, T, m, d, w)
             p = torch.bmm(sq, k_win.transpose(1, 2))  # scores, (T, m, w)
             # Self-mask: query t of a chunk meets itself at key w - m + t of its window.
@@ -246,7 +291,7 @@ class _WindowAttention(torch.autograd.Function):
         p_drop = p if p_drop is None else p_drop
         with torch.autocast(buf.device.type, enabled=False):
             g_out = torch.zeros_like(out) if g_out is None else g_out.to(buf.dtype).contiguous()
-            sq = buf[m:, :d].view(T, m, d)
+            sq = buf[0, m:].view(T, m, d)
             k_win, v_win = _strided_windows(buf, T, m, d, w)
             # d scores = p_drop * (g_out . v) - p * (delta - g_lse), delta = rowsum(g_out * out)
             shift = (g_out * out).sum(dim=-1)
@@ -279,11 +324,9 @@ def _strided_windows(
     buf: torch.Tensor, T: int, m: int, d: int, w: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Key and value windows ``(T, w, d)`` as overlapping views of the sorted buffer."""
-    stride = buf.stride(0)
-    k = buf[m - (w - m) :, d : 2 * d] if w > m else buf[m:, d : 2 * d]
-    v = buf[m - (w - m) :, 2 * d :] if w > m else buf[m:, 2 * d :]
-    shape, strides = (T, w, d), (m * stride, stride, 1)
-    return k.as_strided(shape, strides), v.as_strided(shape, strides)
+    first = m - (w - m)  # the window of chunk 0 starts in the zero rows when w = 2 m
+    shape, strides = (T, w, d), (m * d, d, 1)
+    return buf[1, first:].as_strided(shape, strides), buf[2, first:].as_strided(shape, strides)
 
 
 class _Permute(torch.autograd.Function):
@@ -429,7 +472,10 @@ class LSHSelfAttention(nn.Module):
             time (e.g. evaluate a model trained with 1 round using 8).
         causal: mask keys after the query position.
         n_buckets: number of hash buckets; default ``length // bucket_size``. Must be 1 (one
-            bucket: no hashing) or even.
+            bucket: no hashing) or even. A tuple of even factors, e.g. ``(128, 128)``,
+            factorises ``prod`` buckets (see :func:`hash_vectors`): for very long sequences,
+            where one rotation of ``n_buckets / 2`` columns per round would dominate the
+            step.
         attend_across_buckets: let a query attend to keys of other buckets that share its
             chunk window (reformer-pytorch's default); the paper does not.
         allow_duplicate_attention: turn off the duplicate correction of Eq. 16.
@@ -437,6 +483,10 @@ class LSHSelfAttention(nn.Module):
         bias: whether the projections have a bias.
         generator: optional ``torch.Generator`` for the rotations (tests fix it); default:
             torch's global RNG on the input's device.
+        head_chunks: compute the heads in this many groups, each checkpointed, so a
+            training step keeps one group's attention buffers at a time instead of all
+            heads' (for the longest sequences; costs one more forward of the attention).
+            A plain attribute, like ``n_hashes``.
 
     Parameters ``to_qk``, ``to_v``, ``to_out`` (each ``Linear(d_model, d_model)``) match
     those of ``FullSelfAttention(shared_qk=True)``, so state dicts load across the two.
@@ -463,12 +513,13 @@ class LSHSelfAttention(nn.Module):
         bucket_size: int = 64,
         n_hashes: int = 4,
         causal: bool = False,
-        n_buckets: int | None = None,
+        n_buckets: int | Sequence[int] | None = None,
         attend_across_buckets: bool = False,
         allow_duplicate_attention: bool = False,
         dropout: float = 0.0,
         bias: bool = False,
         generator: torch.Generator | None = None,
+        head_chunks: int = 1,
     ) -> None:
         super().__init__()
         self.d_head = check_heads(d_model, n_heads)
@@ -476,7 +527,14 @@ class LSHSelfAttention(nn.Module):
             raise ValueError(f"bucket_size={bucket_size} must be a positive integer")
         if n_hashes <= 0:
             raise ValueError(f"n_hashes={n_hashes} must be a positive integer")
-        if n_buckets is not None and (n_buckets <= 0 or (n_buckets != 1 and n_buckets % 2)):
+        if isinstance(n_buckets, Sequence):
+            n_buckets = tuple(int(n) for n in n_buckets)
+            if not n_buckets or any(n <= 0 or n % 2 for n in n_buckets):
+                raise ValueError(
+                    f"n_buckets={n_buckets} must be 1, a positive even number or a tuple of "
+                    "positive even factors"
+                )
+        elif n_buckets is not None and (n_buckets <= 0 or (n_buckets != 1 and n_buckets % 2)):
             raise ValueError(f"n_buckets={n_buckets} must be 1 or a positive even number")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout} must be in [0, 1)")
@@ -490,12 +548,14 @@ class LSHSelfAttention(nn.Module):
         self.allow_duplicate_attention = allow_duplicate_attention
         self.dropout = dropout
         self.generator = generator
+        self.head_chunks = head_chunks
         self.to_qk = nn.Linear(d_model, d_model, bias=bias)
         self.to_v = nn.Linear(d_model, d_model, bias=bias)
         self.to_out = nn.Linear(d_model, d_model, bias=bias)
 
-    def buckets_for_length(self, length: int) -> int:
-        """Validate ``length`` and return the number of buckets used for it.
+    def buckets_for_length(self, length: int) -> int | tuple[int, ...]:
+        """Validate ``length`` and return the number of buckets used for it (the factors
+        when ``n_buckets`` is a tuple).
 
         Raises:
             ValueError: when ``length`` is not a multiple of ``bucket_size`` or the number
@@ -519,24 +579,29 @@ class LSHSelfAttention(nn.Module):
             )
         return n_buckets
 
-    def random_rotations(self, n_buckets: int, device: torch.device) -> torch.Tensor:
+    def random_rotations(
+        self, n_buckets: int | tuple[int, ...], device: torch.device
+    ) -> torch.Tensor | list[torch.Tensor]:
         """Draw fresh random rotations, one per head and round.
 
         Drawn in float32 from ``self.generator`` when set (on the generator's device, then
         moved), else from torch's global RNG on ``device``.
 
         Args:
-            n_buckets: number of buckets (even).
+            n_buckets: number of buckets (even), or a tuple of even factors.
             device: device of the input.
 
         Returns:
-            ``(n_heads, n_hashes, d_head, n_buckets // 2)`` float32 tensor.
+            ``(n_heads, n_hashes, d_head, n_buckets // 2)`` float32 tensor; for factors, a
+            list of such tensors, one per factor.
 
         Example:
             >>> attn = LSHSelfAttention(8, 2, n_hashes=3)
             >>> attn.random_rotations(6, torch.device("cpu")).shape
             torch.Size([2, 3, 4, 3])
         """
+        if isinstance(n_buckets, tuple):
+            return [self.random_rotations(n, device) for n in n_buckets]
         shape = (self.n_heads, self.n_hashes, self.d_head, n_buckets // 2)
         if self.generator is None:
             return torch.randn(shape, device=device)
@@ -579,14 +644,54 @@ class LSHSelfAttention(nn.Module):
         b, l, _ = x.shape
         n_buckets = self.buckets_for_length(l)
         check_padding_mask(mask, b, l)
-        qk = self.to_qk(x).view(b, l, self.n_heads, self.d_head)
-        v = self.to_v(x).view(b, l, self.n_heads, self.d_head)
-        if n_buckets == 1:
-            buckets = torch.zeros(
-                b, self.n_heads, self.n_hashes, l, dtype=torch.long, device=x.device
+        rotations = None if n_buckets == 1 else self.random_rotations(n_buckets, x.device)
+        if self.head_chunks <= 0 or self.n_heads % self.head_chunks:
+            raise ValueError(
+                f"head_chunks={self.head_chunks} must be a positive divisor of "
+                f"n_heads={self.n_heads}"
             )
+        if self.head_chunks == 1:
+            out = self._attend(x, rotations, 0, self.n_heads, mask)
         else:
-            buckets = hash_vectors(qk, self.random_rotations(n_buckets, x.device))
+            # Heads are independent up to the output projection, so the layer is a sum of
+            # per-group terms. Each group is checkpointed: only ``x`` is kept for backward
+            # and one group's sort buffers and weights exist at a time (its forward runs
+            # again in backward; the RNG state is restored for dropout, and the rotations
+            # were drawn above, once).
+            size = self.n_heads // self.head_chunks
+            out = sum(
+                checkpoint(self._attend, x, rotations, h, h + size, mask, use_reentrant=False)
+                for h in range(0, self.n_heads, size)
+            )
+        if self.to_out.bias is not None:
+            out = out + self.to_out.bias
+        return out
+
+    def _attend(
+        self,
+        x: torch.Tensor,
+        rotations: torch.Tensor | list[torch.Tensor] | None,
+        first: int,
+        stop: int,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Heads ``first:stop``: their projections, attention and share of ``to_out``
+        (without its bias), ``(b, l, d_model)``."""
+        b, l, _ = x.shape
+        h, d = stop - first, self.d_head
+        cols = slice(first * d, stop * d)
+
+        def project(linear: nn.Linear) -> torch.Tensor:
+            bias = None if linear.bias is None else linear.bias[cols]
+            return F.linear(x, linear.weight[cols], bias).view(b, l, h, d)
+
+        qk, v = project(self.to_qk), project(self.to_v)
+        if rotations is None:
+            buckets = torch.zeros(b, h, self.n_hashes, l, dtype=torch.long, device=x.device)
+        elif isinstance(rotations, torch.Tensor):
+            buckets = hash_vectors(qk, rotations[first:stop])
+        else:
+            buckets = hash_vectors(qk, [factor[first:stop] for factor in rotations])
         out = lsh_attend(
             qk,
             v,
@@ -595,18 +700,19 @@ class LSHSelfAttention(nn.Module):
             causal=self.causal,
             mask=mask,
             # With one bucket, "across buckets" is the same thing and skips a mask.
-            attend_across_buckets=self.attend_across_buckets or n_buckets == 1,
+            attend_across_buckets=self.attend_across_buckets or rotations is None,
             allow_duplicate_attention=self.allow_duplicate_attention,
             dropout_p=self.dropout if self.training else 0.0,
         )  # (b, l, h, d)
-        return self.to_out(out.reshape(b, l, self.d_model))
+        return F.linear(out.reshape(b, l, h * d), self.to_out.weight[:, cols])
 
     def extra_repr(self) -> str:
         return (
             f"d_model={self.d_model}, n_heads={self.n_heads}, bucket_size={self.bucket_size}, "
             f"n_hashes={self.n_hashes}, causal={self.causal}, n_buckets={self.n_buckets}, "
             f"attend_across_buckets={self.attend_across_buckets}, "
-            f"allow_duplicate_attention={self.allow_duplicate_attention}, dropout={self.dropout}"
+            f"allow_duplicate_attention={self.allow_duplicate_attention}, dropout={self.dropout}, "
+            f"head_chunks={self.head_chunks}"
         )
 
 
