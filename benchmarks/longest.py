@@ -28,7 +28,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.peers import axial_shape
-from reformer import ReformerLM
+from benchmarks.speed import reversible_lsh_lm
+from reformer import LSHSelfAttention
 from reformer.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
 
 
@@ -43,6 +44,8 @@ def try_length(
     bucket_size: int = 64,
     n_hashes: int = 1,
     chunk_tokens: int = 16384,
+    factorise_above: int | None = 1024,
+    head_chunks: int = 1,
     threads: int = 2,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -52,6 +55,12 @@ def try_length(
         length: sequence length (a power of two, a multiple of ``2 * bucket_size``).
         memory_limit_bytes: the whole process's memory budget (its RSS, libraries included).
         chunk_tokens: positions per feed-forward and loss chunk.
+        factorise_above: with more buckets than this (``length // bucket_size``), hash into
+            two factors (:func:`bucket_factors`) instead of one rotation of
+            ``n_buckets / 2`` columns, whose cost grows with the square of the length;
+            ``None``: never.
+        head_chunks: attention heads computed in this many checkpointed groups
+            (:class:`reformer.LSHSelfAttention`), so one group's buffers exist at a time.
         Other arguments: model shape, threads and seed.
 
     Returns:
@@ -62,23 +71,23 @@ def try_length(
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     limit_memory(memory_limit_bytes - current_rss())
-    chunks = max(1, length // chunk_tokens)
-    model = ReformerLM(
+    model = reversible_lsh_lm(
         vocab_size,
-        d_model=d_model,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        d_ff=d_ff,
-        max_seq_len=length,
-        attention="lsh",
-        n_hashes=n_hashes,
-        bucket_size=bucket_size,
-        reversible=True,
-        ff_chunks=chunks,
-        loss_chunks=chunks,
-        positional="axial",
-        axial_shape=axial_shape(length),
+        length,
+        d_model,
+        n_layers,
+        n_heads,
+        d_ff,
+        bucket_size,
+        n_hashes,
+        chunks=max(1, length // chunk_tokens),
     )
+    n_buckets = length // bucket_size
+    for layer in model.modules():
+        if isinstance(layer, LSHSelfAttention):
+            layer.head_chunks = head_chunks
+            if factorise_above is not None and n_buckets > factorise_above:
+                layer.n_buckets = bucket_factors(n_buckets)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     tokens = torch.randint(0, vocab_size, (1, length))
     t0 = time.perf_counter()
@@ -88,12 +97,33 @@ def try_length(
     peak = max(peak_rss(), current_rss())
     return {
         "length": length,
+        "n_buckets": list(model_buckets(model, length)),
         "fits": peak <= memory_limit_bytes,
         "peak_rss_bytes": peak,
         "step_s": step_s,
         "limit_bytes": memory_limit_bytes,
         "threads": torch.get_num_threads(),
     }
+
+
+def bucket_factors(n_buckets: int) -> tuple[int, int]:
+    """Two even factors of a power-of-two ``n_buckets``, as close to each other as possible.
+
+    Example:
+        >>> bucket_factors(16384), bucket_factors(2048)
+        ((128, 128), (32, 64))
+    """
+    if n_buckets < 4 or n_buckets & (n_buckets - 1):
+        raise ValueError(f"n_buckets={n_buckets} must be a power of two >= 4 to factorise")
+    first, _ = axial_shape(n_buckets)
+    return first, n_buckets // first
+
+
+def model_buckets(model: torch.nn.Module, length: int) -> tuple[int, ...]:
+    """The bucket counts the model's first LSH layer uses at ``length`` (factors or one)."""
+    layer = next(m for m in model.modules() if isinstance(m, LSHSelfAttention))
+    n = layer.buckets_for_length(length)
+    return n if isinstance(n, tuple) else (n,)
 
 
 def search(

@@ -107,6 +107,40 @@ def attention_step(
     return result
 
 
+def reversible_lsh_lm(
+    vocab_size: int,
+    length: int,
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    d_ff: int,
+    bucket_size: int,
+    n_hashes: int,
+    axial: bool = True,
+    chunks: int = 1,
+) -> ReformerLM:
+    """The benchmarks' Reformer: reversible, LSH attention, ``chunks`` feed-forward and loss
+    chunks, axial positions (:func:`benchmarks.peers.axial_shape`) or the default ones."""
+    positions: dict[str, Any] = (
+        {"positional": "axial", "axial_shape": peers.axial_shape(length)} if axial else {}
+    )
+    return ReformerLM(
+        vocab_size,
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_ff=d_ff,
+        max_seq_len=length,
+        attention="lsh",
+        n_hashes=n_hashes,
+        bucket_size=bucket_size,
+        reversible=True,
+        ff_chunks=chunks,
+        loss_chunks=chunks,
+        **positions,
+    )
+
+
 def _tokens(batch: int, length: int, vocab_size: int) -> torch.Tensor:
     return torch.randint(0, vocab_size, (batch, length))
 
@@ -140,14 +174,8 @@ def depth_step(
     _setup(threads, seed)
     common = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff)
     if kind == "reformer":
-        model: ReformerLM = ReformerLM(
-            vocab_size,
-            max_seq_len=length,
-            attention="lsh",
-            n_hashes=n_hashes,
-            bucket_size=bucket_size,
-            reversible=True,
-            **common,
+        model: torch.nn.Module = reversible_lsh_lm(
+            vocab_size, length, bucket_size=bucket_size, n_hashes=n_hashes, axial=False, **common
         )
     elif kind == "transformer":
         model = TransformerLM(vocab_size, max_seq_len=length, **common)
@@ -206,20 +234,8 @@ def lm_step(
     """
     _setup(threads, seed)
     if impl == "ours":
-        model: torch.nn.Module = ReformerLM(
-            vocab_size,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            d_ff=d_ff,
-            max_seq_len=length,
-            attention="lsh",
-            n_hashes=n_hashes,
-            bucket_size=bucket_size,
-            reversible=True,
-            ff_chunks=1,
-            positional="axial",
-            axial_shape=peers.axial_shape(length),
+        model: torch.nn.Module = reversible_lsh_lm(
+            vocab_size, length, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes
         )
 
         def loss_fn(tokens: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ Usage::
     python pipelines/benchmark.py --summary metrics/benchmark.json  # README table
 
 Settings come from the ``benchmark:`` block of the params file where it has one, over the
-defaults in :data:`DEFAULTS`; ``--quick`` replaces the shapes by :data:`QUICK`.
+defaults in :data:`DEFAULTS`; ``quick: true`` there (the smoke profile) or ``--quick``
+replaces the shapes by :data:`QUICK`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from reformer.benchmarking import machine_info, run_isolated  # noqa: E402
 DEFAULTS: dict[str, Any] = {
     "threads": 2,  # torch intra-op threads per configuration (the machine's cores)
     "seed": 0,
+    "quick": False,  # tiny shapes (QUICK), one sample each: the smoke profile and the tests
     "peers": True,  # also measure reformer-pytorch and HF transformers where installed
     "sections": ["attention", "depth", "lm", "longest"],
     "memory_guard_gb": 12.0,  # a configuration may grow by at most this (protects the machine)
@@ -114,7 +116,8 @@ DEFAULTS: dict[str, Any] = {
         "memory_limit_gb": 16.0,  # decimal GB: 16e9 bytes of process RSS, libraries included
         # A try that takes longer is stopped (it counts as not fitting), and one predicted
         # to (2.2x the last) is not started: on 2 cores time, not memory, may end the search.
-        "cap_s": 120.0,
+        # 240 s reaches 262,144 tokens on 2 cores (~150 s); 1M tokens needs ~15 min.
+        "cap_s": 240.0,
         "vocab_size": 256,
         "d_model": 256,
         "n_layers": 6,
@@ -123,6 +126,10 @@ DEFAULTS: dict[str, Any] = {
         "bucket_size": 64,
         "n_hashes": 1,
         "chunk_tokens": 16384,
+        # More buckets than this: two factors (benchmarks/longest.py), so hashing stays
+        # linear in the length.
+        "factorise_above": 1024,
+        "head_chunks": 4,  # heads in checkpointed groups: one group's buffers at a time
     },
     "targets": {
         "peer_speedup": 1.5,  # our LSH vs the faster peer, fwd+bwd, every length >= ...
@@ -189,6 +196,7 @@ QUICK: dict[str, Any] = {
         "d_ff": 64,
         "bucket_size": 16,
         "chunk_tokens": 256,
+        "head_chunks": 2,
     },
     "targets": {
         "peer_min_length": 128,
@@ -233,8 +241,9 @@ def load_config(params: str | None, quick: bool = False) -> dict[str, Any]:
 
         block = (yaml.safe_load(Path(params).read_text()) or {}).get("benchmark") or {}
         config = _merge(config, block)
-    if quick:
+    if quick or config["quick"]:
         config = _merge(config, QUICK)
+        config["quick"] = True
     for section in config["sections"]:
         if section not in SECTIONS:
             raise ValueError(
@@ -540,6 +549,8 @@ def run_longest(config: dict[str, Any]) -> dict[str, Any]:
             "bucket_size",
             "n_hashes",
             "chunk_tokens",
+            "factorise_above",
+            "head_chunks",
         )
     }
     model.update(threads=config["threads"], seed=config["seed"])
@@ -896,9 +907,9 @@ def make_plots(report: dict[str, Any], plots: Path) -> list[str]:
         written += _save(fig, plots, "lm_tokens_per_s")
         plt.close(fig)
 
-    if "longest" in report:
+    tries = [tr for tr in report.get("longest", {}).get("tries", []) if tr.get("status") == "ok"]
+    if tries:  # a log axis needs at least one measured length
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
-        tries = [tr for tr in report["longest"]["tries"] if tr.get("status") == "ok"]
         ax.plot(
             [tr["length"] for tr in tries],
             [tr["peak_rss_bytes"] / 1e9 for tr in tries],
@@ -997,6 +1008,104 @@ def summary_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------ report views
+
+
+def _ok_median(entry: dict[str, Any] | None, key: str) -> float | None:
+    return _median(entry, key) if entry is not None and entry.get("status") == "ok" else None
+
+
+def report_views(report: dict[str, Any]) -> dict[str, Any]:
+    """The sections the LaTeX report reads (:mod:`reformer.reporting`), from the results.
+
+    ``attention_time``: the paper's Figure 5 (seconds per fwd+bwd step of one attention
+    layer against length, ``tokens_per_step`` tokens per step; longer sequences, one per
+    step, are scaled to that many tokens), full attention and our LSH with each round
+    count. ``depth_memory``: peak RSS growth of one training step against depth.
+    ``peer_table``: per length and round count, our time and the peers', with the speedup
+    over the faster peer. A configuration that was skipped is ``None``.
+    """
+    views: dict[str, Any] = {}
+    attention = report.get("attention")
+    if attention:
+        results = attention["results"]
+        settings = attention["settings"]
+        lengths = list(settings["lengths"])
+        per = int(settings["tokens_per_step"])
+
+        def per_step(entry: dict[str, Any] | None) -> float | None:
+            # Beyond tokens_per_step the batch is 1 and a step holds more tokens: scale the
+            # time to tokens_per_step tokens, so every point is time per the same work.
+            t = _ok_median(entry, "time_s")
+            return None if t is None else t * per / max(per, int(entry["tokens"]))
+
+        series: dict[str, list[float | None]] = {
+            "full": [per_step(_find(results, implementation="full", length=n)) for n in lengths]
+        }
+        for r in settings["n_hashes"]:
+            series[f"lsh{r}"] = [
+                per_step(_find(results, implementation="lsh", length=n, n_hashes=r))
+                for n in lengths
+            ]
+        views["attention_time"] = {
+            "x_label": f"sequence length (time per {per} tokens)",
+            "x": lengths,
+            "unit": "s",
+            "series": series,
+        }
+        rows = []
+        for n in lengths:
+            for r in settings["n_hashes"]:
+                ours = _ok_median(
+                    _find(results, implementation="lsh", length=n, n_hashes=r), "time_s"
+                )
+                peer_s = {
+                    peer: _ok_median(
+                        _find(results, implementation=peer, length=n, n_hashes=r), "time_s"
+                    )
+                    for peer in PEER_NAMES
+                }
+                known = [t for t in peer_s.values() if t is not None]
+                if ours is None or not known:
+                    continue
+                rows.append(
+                    {
+                        "length": n,
+                        "rounds": r,
+                        "ours (s)": round(ours, 4),
+                        "reformer-pytorch (s)": _round(peer_s["reformer_pytorch"]),
+                        "HF transformers (s)": _round(peer_s["hf_transformers"]),
+                        "speedup": round(min(known) / ours, 2),
+                    }
+                )
+        if rows:
+            views["peer_table"] = rows
+    depth = report.get("depth")
+    if depth:
+        results = depth["results"]
+        layers = list(depth["settings"]["layers"])
+        views["depth_memory"] = {
+            "x_label": "layers",
+            "x": layers,
+            "unit": "MB",
+            "series": {
+                label: [
+                    _round(
+                        _ok_median(_find(results, model=model, n_layers=k), "peak_rss_bytes"),
+                        scale=1e-6,
+                    )
+                    for k in layers
+                ]
+                for label, model in (("reversible", "reformer"), ("transformer", "transformer"))
+            },
+        }
+    return views
+
+
+def _round(value: float | None, scale: float = 1.0, digits: int = 4) -> float | None:
+    return None if value is None else round(value * scale, digits)
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -1060,11 +1169,17 @@ def run(config: dict[str, Any], out: Path, plots: Path | None, mode: str) -> dic
         report["targets"] = compute_targets(report, config["targets"])
         _write_json(out, report)
     report["targets"] = compute_targets(report, config["targets"])
+    report.update(report_views(report))
     report["duration_s"] = time.time() - start
     report["quiet_wait_s_total"] = float(config["timing"]["quiet_budget_s"]) - _QUIET_LEFT[0]
     report["machine"]["load_average_end"] = list(os.getloadavg())
     if plots is not None:
-        report["plots"] = make_plots(report, plots)
+        _write_json(out, report)  # the measurements are safe before any figure is drawn
+        try:
+            report["plots"] = make_plots(report, plots)
+        except Exception as error:  # a figure must not cost the measurements
+            _log(f"warning: plots not drawn: {type(error).__name__}: {error}")
+            report["plots_error"] = f"{type(error).__name__}: {error}"
     _write_json(out, report)
     return report
 
@@ -1117,7 +1232,7 @@ def main(argv: list[str] | None = None) -> int:
         config,
         Path(args.out),
         Path(args.plots) if args.plots else None,
-        "quick" if args.quick else "full",
+        "quick" if config["quick"] else "full",
     )
     _log(f"done in {report['duration_s']:.0f} s -> {args.out}")
     print(summary_markdown(report))

@@ -132,6 +132,44 @@ def test_peer_target_uses_the_faster_peer_and_memory():
     assert out["passed"] is False and out["worst_speedup"] == pytest.approx(2.0)
 
 
+def test_report_views_scale_to_fixed_tokens_and_pick_the_faster_peer():
+    def att(impl, r, length, t, tokens):
+        return dict(_att(impl, r, length, t), tokens=tokens)
+
+    report = {
+        "attention": {
+            "settings": {"lengths": [1024, 4096], "tokens_per_step": 2048, "n_hashes": [1]},
+            "results": [
+                att("full", None, 1024, 0.5, 2048),
+                {"implementation": "full", "length": 4096, "status": "skipped"},
+                att("lsh", 1, 1024, 0.2, 2048),
+                att("lsh", 1, 4096, 0.8, 4096),  # one sequence of 4096 > 2048 tokens
+                att("reformer_pytorch", 1, 4096, 2.0, 4096),
+                att("hf_transformers", 1, 4096, 1.2, 4096),
+            ],
+        },
+        "depth": {
+            "settings": {"layers": [2, 12]},
+            "results": [
+                {"model": m, "n_layers": k, "status": "ok", "peak_rss_bytes": {"median": b}}
+                for m, k, b in [
+                    ("reformer", 2, 100e6),
+                    ("reformer", 12, 110e6),
+                    ("transformer", 2, 100e6),
+                    ("transformer", 12, 500e6),
+                ]
+            ],
+        },
+    }
+    views = bench.report_views(report)
+    series = views["attention_time"]["series"]
+    assert series["full"] == [0.5, None]
+    assert series["lsh1"] == pytest.approx([0.2, 0.4])  # 0.8 s for 4096 tokens -> 2048
+    assert views["depth_memory"]["series"] == {"reversible": [100, 110], "transformer": [100, 500]}
+    (row,) = views["peer_table"]  # 1024 has no peer measurement
+    assert row["length"] == 4096 and row["speedup"] == pytest.approx(1.2 / 0.8, abs=0.01)
+
+
 def test_depth_and_tokens_targets_follow_the_ratios():
     t = bench.DEFAULTS["targets"]
     depth = {
@@ -295,6 +333,14 @@ def test_quick_stage_end_to_end(tmp_path):
         check=True,
         timeout=60,
     ).stdout
+    # The report reads its Figure 5, depth figure and peers table from this file.
+    from reformer.reporting import generate
+
+    generated = tmp_path / "generated"
+    generate({}, REPO / "report" / "claims.yaml", generated, benchmark=tmp_path / "benchmark.json")
+    tex = (generated / "benchmark.tex").read_text()
+    assert "fig-speed.pdf" in tex and "fig-memory.pdf" in tex
+    assert (generated / "fig-speed.pdf").read_bytes()[:4] == b"%PDF"
     assert summary.startswith("| target | required | measured | result |")
     assert summary.count("\n| ") >= 6  # separator + one row per target
 
