@@ -99,12 +99,20 @@ def _benchmark_markdown(bench: Mapping[str, Any]) -> str:
             continue
         # the ratio that decides the target: worst case over a sweep, or the single ratio
         measured = next(
-            (t[k] for k in ("worst_speedup", "speedup_at_length", "ratio", "value") if k in t),
+            (
+                t[k]
+                for k in ("worst_speedup", "speedup_at_length", "ratio", "longest", "value")
+                if k in t
+            ),
             None,
         )
-        shown = f"{measured:.2f}" if isinstance(measured, int | float) else "—"
-        threshold = t.get("threshold")
-        limit = f"{threshold:g}" if isinstance(threshold, int | float) else "—"
+
+        def number(value: Any) -> str:  # token counts as 1,048,576; ratios as 1.50
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return "—"
+            return f"{value:,}" if isinstance(value, int) else f"{value:.2f}"
+
+        shown, limit = number(measured), number(t.get("threshold"))
         met = {True: "yes", False: "no"}.get(t.get("passed"), "—")
         lines.append(f"| {t.get('description', name)} | {shown} | {limit} | {met} |")
     return "\n".join(lines)

@@ -41,6 +41,29 @@ def test_grid_shows_our_numbers_next_to_the_papers(project: Path) -> None:
     assert "1 of 4 rows run" in text
 
 
+def test_benchmark_headline_rows_come_from_the_targets(project: Path) -> None:
+    targets = {
+        "peers": {
+            "description": "faster than peers",
+            "threshold": 1.5,
+            "worst_speedup": 1.234,
+            "passed": False,
+        },
+        "longest": {
+            "description": "long step",
+            "threshold": 1000000,
+            "longest": 1048576,
+            "passed": True,
+        },
+        "unknown": {"description": "not measured", "threshold": 2.0, "passed": None},
+    }
+    (project / "metrics" / "benchmark.json").write_text(json.dumps({"targets": targets}))
+    rows = [r for r in render_results(project).splitlines() if r.startswith("| ")]
+    assert "| faster than peers | 1.23 | 1.50 | no |" in rows
+    assert "| long step | 1,048,576 | 1,000,000 | yes |" in rows
+    assert "| not measured | — | 2.00 | — |" in rows
+
+
 def test_update_readme_replaces_only_the_section(project: Path) -> None:
     readme = project / "README.md"
     assert update_readme(readme, "NEW") is True
