@@ -1183,6 +1183,42 @@ def _generic_table(rows: Sequence[Mapping[str, Any]], caption: str, label: str) 
     return "\n".join(lines) + "\n"
 
 
+def benchmark_targets(bench: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The performance targets of ``metrics/benchmark.json``, one row each: ``target``
+    (its description), ``measured`` (the deciding number: a worst-case or single ratio, or
+    the longest length), ``threshold`` and ``met`` (yes / no / — when not measured).
+
+    Example:
+        >>> benchmark_targets({"targets": {"t": {"description": "fast", "threshold": 1.5,
+        ...                                      "ratio": 2.0, "passed": True}}})
+        [{'target': 'fast', 'measured': '2.00', 'threshold': '1.50', 'met': 'yes'}]
+    """
+    targets = bench.get("targets")
+    if not isinstance(targets, Mapping):
+        return []
+
+    def number(value: Any) -> str:  # token counts as 1,048,576; ratios as 1.50
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "—"
+        return f"{value:,}" if isinstance(value, int) else f"{value:.2f}"
+
+    rows = []
+    for name, t in targets.items():
+        if not isinstance(t, Mapping):
+            continue
+        keys = ("worst_speedup", "speedup_at_length", "ratio", "longest", "value")
+        measured = next((t[k] for k in keys if k in t), None)
+        rows.append(
+            {
+                "target": str(t.get("description", name)),
+                "measured": number(measured),
+                "threshold": number(t.get("threshold")),
+                "met": {True: "yes", False: "no"}.get(t.get("passed"), "—"),
+            }
+        )
+    return rows
+
+
 def _benchmark(bench: Mapping[str, Any] | None, out: Path, written: list[Path]) -> str:
     if not isinstance(bench, Mapping):
         return (
@@ -1213,6 +1249,16 @@ def _benchmark(bench: Mapping[str, Any] | None, out: Path, written: list[Path]) 
             "\\includegraphics[width=0.7\\linewidth]{generated/fig-memory.pdf}\n"
             "\\caption{Peak memory of one training step against depth; "
             "from \\texttt{metrics/benchmark.json}.}\n\\label{fig:memory}\n\\end{figure}\n"
+        )
+    targets = benchmark_targets(bench)
+    if targets:
+        parts.append(
+            _generic_table(
+                targets,
+                "The performance targets, each decided by ratios measured in one benchmark run "
+                "on this machine (2 CPU cores).",
+                "tab:targets",
+            )
         )
     peers = bench.get("peer_table")
     if isinstance(peers, list) and peers and all(isinstance(r, Mapping) for r in peers):

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reformer.reporting import Table2, load_claims, published
+from reformer.reporting import Table2, benchmark_targets, load_claims, published
 
 __all__ = ["START", "END", "load_metrics", "render_results", "table2_markdown", "update_readme"]
 
@@ -90,31 +90,11 @@ def table2_markdown(table: Table2, metrics: Mapping[str, Mapping[str, Any]]) -> 
 
 def _benchmark_markdown(bench: Mapping[str, Any]) -> str:
     """Headline ratios from the ``targets`` section that ``pipelines/benchmark.py`` computes."""
-    targets = bench.get("targets")
-    if not isinstance(targets, Mapping) or not targets:
+    rows = benchmark_targets(bench)
+    if not rows:
         return ""
     lines = ["| benchmark target | measured | threshold | met |", "| --- | --- | --- | --- |"]
-    for name, t in targets.items():
-        if not isinstance(t, Mapping):
-            continue
-        # the ratio that decides the target: worst case over a sweep, or the single ratio
-        measured = next(
-            (
-                t[k]
-                for k in ("worst_speedup", "speedup_at_length", "ratio", "longest", "value")
-                if k in t
-            ),
-            None,
-        )
-
-        def number(value: Any) -> str:  # token counts as 1,048,576; ratios as 1.50
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return "—"
-            return f"{value:,}" if isinstance(value, int) else f"{value:.2f}"
-
-        shown, limit = number(measured), number(t.get("threshold"))
-        met = {True: "yes", False: "no"}.get(t.get("passed"), "—")
-        lines.append(f"| {t.get('description', name)} | {shown} | {limit} | {met} |")
+    lines += [f"| {r['target']} | {r['measured']} | {r['threshold']} | {r['met']} |" for r in rows]
     return "\n".join(lines)
 
 
