@@ -70,6 +70,30 @@ def _check_dropout(dropout: float) -> None:
         raise ValueError(f"dropout={dropout!r} is not allowed: must be in [0, 1)")
 
 
+def _check_model_args(
+    *,
+    dropout: float,
+    choices: dict[str, tuple[Any, Sequence[Any]]] | None = None,
+    **sizes: Any,
+) -> None:
+    """The constructor checks every model shares, in this order, so errors stay the same.
+
+    ``sizes`` (keyword order kept) must be positive integers and include ``d_model`` and
+    ``n_heads``; ``choices`` maps a name to ``(value, allowed values)``. Then ``dropout`` must
+    be in [0, 1) and ``n_heads`` must divide ``d_model``. Raises a one-line ValueError.
+    """
+    _check_positive(**sizes)
+    for name, (value, allowed) in (choices or {}).items():
+        _check_choice(name, value, allowed)
+    _check_dropout(dropout)
+    d_model, n_heads = sizes["d_model"], sizes["n_heads"]
+    if d_model % n_heads != 0:
+        raise ValueError(
+            f"d_model={d_model} is not allowed with n_heads={n_heads}: "
+            "d_model must be a multiple of n_heads"
+        )
+
+
 def _check_tokens(name: str, tokens: Tensor) -> None:
     if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
         raise ValueError(
@@ -342,7 +366,9 @@ class ReformerLM(nn.Module):
         axial_dims: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
-        _check_positive(
+        _check_model_args(
+            dropout=dropout,
+            choices={"attention": (attention, ATTENTIONS), "positional": (positional, POSITIONALS)},
             vocab_size=vocab_size,
             d_model=d_model,
             n_layers=n_layers,
@@ -354,14 +380,6 @@ class ReformerLM(nn.Module):
             ff_chunks=ff_chunks,
             loss_chunks=loss_chunks,
         )
-        _check_choice("attention", attention, ATTENTIONS)
-        _check_choice("positional", positional, POSITIONALS)
-        _check_dropout(dropout)
-        if d_model % n_heads != 0:
-            raise ValueError(
-                f"d_model={d_model} is not allowed with n_heads={n_heads}: "
-                "d_model must be a multiple of n_heads"
-            )
         if attention == "lsh":
             if not shared_qk:
                 raise ValueError(
@@ -727,7 +745,8 @@ class ReformerEncoderDecoder(nn.Module):
         loss_chunks: int = 1,
     ) -> None:
         super().__init__()
-        _check_positive(
+        _check_model_args(
+            dropout=dropout,
             vocab_size=vocab_size,
             d_model=d_model,
             n_encoder_layers=n_encoder_layers,
@@ -738,12 +757,6 @@ class ReformerEncoderDecoder(nn.Module):
             ff_chunks=ff_chunks,
             loss_chunks=loss_chunks,
         )
-        _check_dropout(dropout)
-        if d_model % n_heads != 0:
-            raise ValueError(
-                f"d_model={d_model} is not allowed with n_heads={n_heads}: "
-                "d_model must be a multiple of n_heads"
-            )
         if not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
             raise ValueError(
                 f"pad_id={pad_id!r} is not allowed: must be a token id in [0, {vocab_size})"

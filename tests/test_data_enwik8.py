@@ -1,18 +1,21 @@
 """enwik8 preparation end to end on a small zip served from a local path, file:// and http://."""
 
 import hashlib
-import http.server
 import json
-import threading
 import zipfile
 
 import numpy as np
 import pytest
+import test_data_download
 import torch
+from test_data_download import ServeBytes
 from torch.utils.data import DataLoader
 
 from reformer.data import DataIntegrityError, Enwik8Dataset, load_split, prepare_task
 from reformer.data import enwik8 as enwik8_module
+
+# The loopback server fixture lives with the download tests; pytest finds it by this name.
+http_server = test_data_download.http_server
 
 RAW = bytes(np.random.default_rng(1).integers(0, 256, size=1000, dtype=np.uint8))
 SIZES = {"n_train": 900, "n_valid": 50, "n_test": 50}
@@ -159,38 +162,8 @@ def test_member_sha256_mismatch_is_refused(tmp_path, tiny_zip):
     _assert_nothing_written(tmp_path, out)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    body = b""
-    claimed_length = 0
-
-    def do_GET(self):  # noqa: N802 (the http.server API)
-        self.send_response(200)
-        self.send_header("Content-Length", str(self.claimed_length))
-        self.end_headers()
-        self.wfile.write(self.body)  # possibly fewer bytes than claimed, then close
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_server(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def test_http_download(tmp_path, tiny_zip, http_server):
-    _Handler.body = tiny_zip.read_bytes()
-    _Handler.claimed_length = len(_Handler.body)
+    ServeBytes.body = tiny_zip.read_bytes()
     url = f"http://127.0.0.1:{http_server.server_port}/enwik8.zip"
     out = prepare_task("enwik8", tmp_path / "enwik8", _params(tiny_zip, url=url))
     assert (out / "valid.bin").read_bytes() == RAW[900:950]
@@ -198,8 +171,8 @@ def test_http_download(tmp_path, tiny_zip, http_server):
 
 def test_truncated_http_download_writes_nothing(tmp_path, tiny_zip, http_server):
     full = tiny_zip.read_bytes()
-    _Handler.body = full[: len(full) // 2]
-    _Handler.claimed_length = len(full)
+    ServeBytes.body = full[: len(full) // 2]
+    ServeBytes.claimed = len(full)
     url = f"http://127.0.0.1:{http_server.server_port}/enwik8.zip"
     out = tmp_path / "enwik8"
     cache = tmp_path / "cache"

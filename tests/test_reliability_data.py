@@ -9,22 +9,25 @@ but closing the connection half way.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import os
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import test_data_download
 import yaml
 from pipeline_helpers import fresh_repo
+from test_data_download import ServeBytes
 from test_pipeline_e2e import pipeline_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+# The loopback server fixture lives with the download tests; pytest finds it by this name.
+http_server = test_data_download.http_server
 
 RAW = bytes(np.random.default_rng(8).integers(0, 256, size=1200, dtype=np.uint8))
 SIZES = {"n_train": 1000, "n_valid": 100, "n_test": 100}
@@ -35,33 +38,6 @@ def zipped(data: bytes) -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("enwik8", data)
     return buffer.getvalue()
-
-
-class Server(http.server.BaseHTTPRequestHandler):
-    """Serves ``body`` with a ``Content-Length`` of ``claimed`` bytes, then closes."""
-
-    body = b""
-    claimed = 0
-
-    def do_GET(self):  # noqa: N802 (the http.server API)
-        self.send_response(200)
-        self.send_header("Content-Length", str(self.claimed))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Server)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def repro(root: Path, stage: str) -> subprocess.CompletedProcess:
@@ -77,10 +53,12 @@ def repro(root: Path, stage: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_truncated_download_fails_keeps_nothing_and_is_prepared_on_the_next_repro(tmp_path, server):
+def test_truncated_download_fails_keeps_nothing_and_is_prepared_on_the_next_repro(
+    tmp_path, http_server
+):
     root = fresh_repo(tmp_path)
     archive = zipped(RAW)
-    url = f"http://127.0.0.1:{server.server_port}/enwik8.zip"
+    url = f"http://127.0.0.1:{http_server.server_port}/enwik8.zip"
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["tasks"]["enwik8"] = {
         "url": url,
@@ -91,7 +69,7 @@ def test_truncated_download_fails_keeps_nothing_and_is_prepared_on_the_next_repr
     params["experiments"]["enw"] = {"task": "enwik8", "train": {"seq_len": 32}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    Server.body, Server.claimed = archive[: len(archive) // 2], len(archive)
+    ServeBytes.body, ServeBytes.claimed = archive[: len(archive) // 2], len(archive)
     failed = repro(root, "train@enw")
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr
@@ -104,7 +82,7 @@ def test_truncated_download_fails_keeps_nothing_and_is_prepared_on_the_next_repr
     assert leftovers == [], leftovers  # no partial download, no half-written split
     assert not (root / "models" / "enw").exists()
 
-    Server.body = archive
+    ServeBytes.body = archive
     prepared = repro(root, "prepare@enwik8")
     assert prepared.returncode == 0, prepared.stdout[-3000:] + prepared.stderr[-3000:]
     assert "Running stage 'prepare@enwik8'" in prepared.stdout

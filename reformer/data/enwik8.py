@@ -20,15 +20,12 @@ this file; the zip is 36,445,475 bytes):
 from __future__ import annotations
 
 import hashlib
-import http.client
 import numbers
 import os
 import re
 import shutil
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 import zipfile
 import zlib
@@ -38,8 +35,8 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
+from .download import as_url, download
 from .manifest import DataIntegrityError, publish, sha256_file
 
 TASK = "enwik8"
@@ -128,103 +125,6 @@ def validate_params(params: dict) -> dict:
     return p
 
 
-def _as_url(url: str) -> str:
-    # Plain paths become file:// URLs so that one code path (urllib) serves both.
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
-        return url
-    return Path(url).expanduser().resolve().as_uri()
-
-
-def download(url: str, dest: str | os.PathLike, sha256: str, *, progress: bool = True) -> Path:
-    """Stream ``url`` to ``dest``, keeping the file only if its sha256 is ``sha256``.
-
-    The bytes go to a temporary file beside ``dest`` and are hashed as they arrive; the
-    file is renamed to ``dest`` only after the byte count (when the server sends a
-    Content-Length) and the sha256 are right. On any failure the temporary file is
-    removed, so ``dest`` is either absent, unchanged, or complete and verified.
-
-    Args:
-        url: ``http(s)://``, ``file://`` URL or a local path.
-        dest: where the verified file goes.
-        sha256: expected hex digest.
-        progress: show a tqdm progress bar (stderr).
-
-    Returns:
-        ``dest`` as a Path.
-
-    Raises:
-        DataIntegrityError: (one line) truncated download or sha256 mismatch, naming the
-            URL with the expected and actual values.
-        OSError: the URL cannot be opened.
-
-    Example:
-        >>> import tempfile, pathlib, hashlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     src = pathlib.Path(d) / "src.bin"
-        ...     _ = src.write_bytes(b"0123456789")
-        ...     digest = hashlib.sha256(b"0123456789").hexdigest()
-        ...     out = download(str(src), pathlib.Path(d) / "copy.bin", digest, progress=False)
-        ...     out.read_bytes()
-        b'0123456789'
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    out = os.fdopen(fd, "wb")
-    try:
-        try:
-            response = urllib.request.urlopen(_as_url(url), timeout=60)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise OSError(f"cannot download {url}: {reason}") from None
-        digest = hashlib.sha256()
-        received = 0
-        with response, out:
-            length = response.headers.get("Content-Length")
-            expected_bytes = int(length) if length and length.isdigit() else None
-            bar = tqdm(
-                total=expected_bytes,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=f"download {Path(urllib.parse.urlparse(_as_url(url)).path).name}",
-                disable=not progress,
-                leave=False,
-            )
-            with bar:
-                try:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-                except (http.client.HTTPException, TimeoutError, ConnectionError) as exc:
-                    raise OSError(
-                        f"{url}: download interrupted after {received} bytes "
-                        f"({type(exc).__name__}: {exc}); nothing was kept"
-                    ) from None
-            out.flush()
-            os.fsync(out.fileno())
-        if expected_bytes is not None and received != expected_bytes:
-            raise DataIntegrityError(
-                f"{url}: truncated download (expected {expected_bytes} bytes, "
-                f"received {received}); nothing was kept"
-            )
-        actual = digest.hexdigest()
-        if actual != sha256.lower():
-            raise DataIntegrityError(
-                f"{url}: sha256 mismatch (expected {sha256.lower()}, actual {actual}, "
-                f"{received} bytes); the download is corrupt or changed upstream, nothing was kept"
-            )
-        os.replace(tmp, dest)
-        return dest
-    except BaseException:
-        out.close()  # idempotent; the with block may already have closed it
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def fetch_zip(url: str, sha256: str, workdir: Path, cache_dir: str | None) -> Path:
     """Return a verified local copy of the zip, from ``cache_dir`` when possible.
 
@@ -245,9 +145,9 @@ def fetch_zip(url: str, sha256: str, workdir: Path, cache_dir: str | None) -> Pa
         ...     first == second == cache / "a.zip"
         True
     """
-    name = Path(urllib.parse.urlparse(_as_url(url)).path).name or "download.zip"
+    name = Path(urllib.parse.urlparse(as_url(url)).path).name or "download.zip"
     if cache_dir is None:
-        return download(url, Path(workdir) / name, sha256)
+        return download(url, Path(workdir) / name, sha256)[0]
     cached = Path(cache_dir) / name
     if cached.is_file():
         actual = sha256_file(cached)
@@ -257,7 +157,7 @@ def fetch_zip(url: str, sha256: str, workdir: Path, cache_dir: str | None) -> Pa
             f"{cached}: cached sha256 {actual} is not the pinned {sha256}; downloading again",
             stacklevel=2,
         )
-    return download(url, cached, sha256)
+    return download(url, cached, sha256)[0]
 
 
 def _copy_exact(src: BinaryIO, dst: Path, n: int, digest, zip_path: Path) -> None:

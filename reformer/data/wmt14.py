@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import io
 import json
 import numbers
@@ -74,9 +73,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -88,6 +85,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from .download import as_url, download
+from .download import parse_checksum as _parse_checksum
 from .manifest import DataIntegrityError, publish, sha256_file, verify_manifest
 
 __all__ = [
@@ -100,7 +99,6 @@ __all__ = [
     "UNK_ID",
     "PackedTranslationModel",
     "WMT14Dataset",
-    "download_verified",
     "encoder_decoder_kwargs",
     "evaluate_translation",
     "load_tokenizer",
@@ -180,7 +178,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 _CHUNK = 1 << 20
-_HEX = {"sha256": 64, "md5": 32}
 _SOURCE_KEYS = ("name", "url", "checksum", "src", "tgt")
 _SEG = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
 
@@ -191,6 +188,8 @@ _SEG = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
 def parse_checksum(value: Any, where: str = "checksum") -> tuple[str, str]:
     """``"sha256:<hex>"``, ``"md5:<hex>"`` or a bare 64-digit sha256 -> ``(algorithm, hex)``.
 
+    :func:`reformer.data.download.parse_checksum`, with errors that name the wmt14 param.
+
     Example:
         >>> parse_checksum("MD5:" + "A" * 32)
         ('md5', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')
@@ -199,15 +198,7 @@ def parse_checksum(value: Any, where: str = "checksum") -> tuple[str, str]:
         ...
         ValueError: wmt14 param checksum = 'abc': must be 'sha256:<64 hex digits>', ...
     """
-    if isinstance(value, str):
-        algo, _, digest = value.strip().lower().rpartition(":")
-        algo = algo or "sha256"
-        if algo in _HEX and re.fullmatch(f"[0-9a-f]{{{_HEX[algo]}}}", digest):
-            return algo, digest
-    raise ValueError(
-        f"wmt14 param {where} = {value!r}: must be 'sha256:<64 hex digits>', "
-        "'md5:<32 hex digits>' or a bare sha256"
-    )
+    return _parse_checksum(value, f"wmt14 param {where}")
 
 
 def _check_source(source: Any, where: str) -> dict[str, str]:
@@ -326,107 +317,6 @@ def validate_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- download
 
 
-def _as_url(url: str) -> str:
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
-        return url
-    return Path(url).expanduser().resolve().as_uri()
-
-
-def download_verified(
-    url: str, dest: str | os.PathLike, checksum: str, *, progress: bool = True
-) -> tuple[Path, str]:
-    """Stream ``url`` to ``dest``; keep it only if it matches ``checksum``.
-
-    The bytes go to a temporary file beside ``dest`` and are hashed (the pinned algorithm
-    and sha256) as they arrive; the file is renamed to ``dest`` only after the byte count
-    (when the server sends one) and the checksum are right. On failure nothing is left.
-
-    Args:
-        url: ``http(s)://``, ``file://`` URL or a local path.
-        dest: where the verified file goes.
-        checksum: see :func:`parse_checksum`.
-        progress: show a progress bar.
-
-    Returns:
-        ``(dest, sha256 hex)``.
-
-    Raises:
-        DataIntegrityError: truncated download or checksum mismatch (one line).
-        OSError: the URL cannot be opened.
-
-    Example:
-        >>> import tempfile, pathlib, hashlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     src = pathlib.Path(d) / "a.bin"
-        ...     _ = src.write_bytes(b"abc")
-        ...     md5 = "md5:" + hashlib.md5(b"abc").hexdigest()
-        ...     path, sha = download_verified(str(src), pathlib.Path(d) / "b.bin", md5,
-        ...                                   progress=False)
-        ...     path.read_bytes(), sha[:8]
-        (b'abc', 'ba7816bf')
-    """
-    from tqdm.auto import tqdm
-
-    algo, expected = parse_checksum(checksum)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    out = os.fdopen(fd, "wb")
-    try:
-        try:
-            response = urllib.request.urlopen(_as_url(url), timeout=60)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise OSError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
-        pinned, sha = hashlib.new(algo), hashlib.sha256()
-        received = 0
-        with response, out:
-            length = response.headers.get("Content-Length")
-            expected_bytes = int(length) if length and length.isdigit() else None
-            bar = tqdm(
-                total=expected_bytes,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=f"download {dest.name}",
-                disable=not progress,
-                leave=False,
-            )
-            with bar:
-                try:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        pinned.update(chunk)
-                        if algo != "sha256":
-                            sha.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-                except (http.client.HTTPException, TimeoutError, ConnectionError) as exc:
-                    raise OSError(
-                        f"{url}: download interrupted after {received} bytes "
-                        f"({type(exc).__name__}: {exc}); nothing was kept"
-                    ) from None
-            out.flush()
-            os.fsync(out.fileno())
-        if expected_bytes is not None and received != expected_bytes:
-            raise DataIntegrityError(
-                f"{url}: truncated download (expected {expected_bytes} bytes, received "
-                f"{received}); nothing was kept"
-            )
-        actual = pinned.hexdigest()
-        if actual != expected:
-            raise DataIntegrityError(
-                f"{url}: {algo} mismatch (expected {expected}, actual {actual}, {received} "
-                "bytes); the download is corrupt or changed upstream, nothing was kept"
-            )
-        os.replace(tmp, dest)
-        return dest, (actual if algo == "sha256" else sha.hexdigest())
-    except BaseException:
-        out.close()
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _file_digest(path: Path, algo: str) -> str:
     if algo == "sha256":
         return sha256_file(path)
@@ -439,11 +329,11 @@ def _file_digest(path: Path, algo: str) -> str:
 
 def _fetch(source: Mapping[str, str], workdir: Path, cache_dir: str | None) -> tuple[Path, str]:
     """A verified local copy of ``source``'s archive (from ``cache_dir`` when it matches)."""
-    name = Path(urllib.parse.urlparse(_as_url(source["url"])).path).name or "download"
+    name = Path(urllib.parse.urlparse(as_url(source["url"])).path).name or "download"
     # Several sources may share a file name (dev.tgz): keep them apart by source name.
     local = f"{source['name']}--{name}"
     if cache_dir is None:
-        return download_verified(source["url"], workdir / local, source["checksum"])
+        return download(source["url"], workdir / local, source["checksum"])
     cached = Path(cache_dir) / local
     if cached.is_file():
         algo, expected = parse_checksum(source["checksum"])
@@ -453,7 +343,7 @@ def _fetch(source: Mapping[str, str], workdir: Path, cache_dir: str | None) -> t
             f"{cached}: cached file does not match the pinned {algo}; downloading again",
             stacklevel=2,
         )
-    return download_verified(source["url"], cached, source["checksum"])
+    return download(source["url"], cached, source["checksum"])
 
 
 # ----------------------------------------------------------------------------- extraction
