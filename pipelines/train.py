@@ -115,6 +115,7 @@ def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) 
         fit,
         is_peer_failure,
         load_checkpoint,
+        source_digest,
     )
 
     name = exp.name
@@ -134,7 +135,8 @@ def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) 
     model_config = exp.model_kwargs(train_set.vocab_size)
     torch.manual_seed(exp.seed)  # the same initial weights on every rank and every rerun
     model = ReformerLM(**model_config)
-    fingerprint = exp.fingerprint(ctx.world_size)
+    # The code is part of the fingerprint: after a change to it the run starts afresh.
+    fingerprint = f"{exp.fingerprint(ctx.world_size)}-{source_digest()}"
 
     tracker: TrackedRun | None = None  # rank 0 only
     if ctx.is_main:

@@ -374,3 +374,22 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_checkpoint(dup_dir, tmp
     assert saved["step"] == 5
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
     assert all(torch.isfinite(p).all() for p in model.parameters())  # step 7 was not applied
+
+
+def test_source_digest_changes_with_the_code_and_nothing_else(tmp_path):
+    from reformer.training import source_digest
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "notes.txt").write_text("not code\n")
+    first = source_digest(pkg)
+    (pkg / "notes.txt").write_text("changed, still not code\n")
+    assert source_digest(pkg) == first
+    (pkg / "sub" / "b.py").write_text("y = 3\n")
+    assert source_digest(pkg) != first
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    assert source_digest(pkg) == first
+    (pkg / "sub" / "b.py").rename(pkg / "b.py")  # same bytes, another module path
+    assert source_digest(pkg) != first

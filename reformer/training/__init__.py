@@ -25,6 +25,7 @@ from reformer.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,
+    source_digest,
 )
 from reformer.training.distributed import (
     DistContext,
@@ -80,6 +81,7 @@ __all__ = [
     "micro_batches",
     "param_groups",
     "restore_rng_state",
+    "source_digest",
     "setup_distributed",
     "shift_targets",
 ]

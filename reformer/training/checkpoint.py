@@ -8,10 +8,15 @@ A checkpoint holds everything needed to continue a run exactly: model, optimizer
 scheduler and grad-scaler states, the step, the metrics history and the pending metric
 sums, and the RNG states of every rank (the sampler's epoch and position follow from the
 step).
+
+A checkpoint is only continued by the configuration that wrote it: its fingerprint combines
+the resolved parameters with :func:`source_digest`, so a run whose code changed starts
+afresh instead of resuming (or, when complete, silently reusing) weights of the old code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -28,7 +33,24 @@ __all__ = [
     "capture_rng_state",
     "load_checkpoint",
     "restore_rng_state",
+    "source_digest",
 ]
+
+
+def source_digest(root: str | os.PathLike | None = None) -> str:
+    """Short sha256 of every ``*.py`` file below ``root`` (default: the ``reformer`` package),
+    path and bytes, in sorted order: the code part of a checkpoint's fingerprint.
+
+    Example:
+        >>> len(source_digest()), source_digest() == source_digest()
+        (16, True)
+    """
+    base = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(base.rglob("*.py")):
+        digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 class CheckpointError(ValueError):
