@@ -26,7 +26,8 @@ help: ## List the targets
 setup: ## Install everything: .venv with pinned packages, TeX Live + poppler (apt), git hooks
 	@bash scripts/setup.sh
 
-reproduce: setup ## Run the whole study (dvc repro) and push its outputs to the DVC remote
+reproduce: export BENCH := 1
+reproduce: setup ## Run the whole study (dvc repro, benchmark peers included) and push its outputs
 	$(BIN)/dvc repro
 	$(BIN)/dvc push
 
@@ -51,8 +52,8 @@ report: setup ## Build report/build/report.pdf from the W&B runs (dvc repro repo
 	$(BIN)/dvc repro report
 
 bench: export BENCH := 1
-bench: setup ## Speed and memory benchmarks, peers included (metrics/benchmark.json, plots/benchmark/)
-	$(BIN)/python pipelines/benchmark.py --params benchmarks/params.yaml --out metrics/benchmark.json --plots plots/benchmark
+bench: setup ## The benchmark stage, peers included (dvc repro benchmark: metrics/benchmark.json, plots/benchmark/)
+	$(BIN)/dvc repro benchmark
 
 profile-smoke: setup ## Switch params.yaml to the smoke profile (the whole pipeline in ~1 min, CI)
 	$(BIN)/python -m reformer.config use smoke

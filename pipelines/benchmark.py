@@ -793,12 +793,11 @@ _ROUND_COLORS = {1: "tab:blue", 2: "tab:orange", 4: "tab:green", 8: "tab:red"}
 
 
 def _save(fig: Any, plots: Path, name: str) -> list[str]:
-    paths = []
-    for ext in ("png", "pdf"):
-        path = plots / f"{name}.{ext}"
-        fig.savefig(path, dpi=150 if ext == "png" else None, bbox_inches="tight")
-        paths.append(str(path))
-    return paths
+    # PNG only: `dvc plots show` renders images, not PDFs; the report draws its own vector
+    # figures from metrics/benchmark.json.
+    path = plots / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return [str(path)]
 
 
 def make_plots(report: dict[str, Any], plots: Path) -> list[str]:

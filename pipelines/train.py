@@ -8,8 +8,10 @@
 
 - ``models/<experiment>/checkpoint.pt``: every ``train.checkpoint_every`` steps, atomically;
   an interrupted run started again continues from it;
-- ``models/<experiment>/model.pt``: the final weights, ``{"model_config", "state_dict",
-  "experiment", "task", "step", "final_train_loss"}``;
+- ``models/<experiment>/model.pt``: the final weights, ``{"model_class", "model_config",
+  "state_dict", "experiment", "task", "step", "final_train_loss"}`` (``model_class``:
+  ``ReformerLM``, or ``ReformerEncoderDecoder`` for translation tasks, which train on packed
+  source + target sequences through :class:`reformer.data.wmt14.PackedTranslationModel`);
 - ``models/<experiment>/run.json``: the W&B run reference (see :mod:`reformer.tracking.run`);
 - ``metrics/curves/<experiment>.csv``: the training curves (``dvc plots``).
 
@@ -104,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) -> int:
     import torch
 
+    from reformer.config import TRANSLATION_TASKS
     from reformer.data import DataIntegrityError, load_split
-    from reformer.models import ReformerLM
+    from reformer.models import ReformerEncoderDecoder, ReformerLM
     from reformer.tracking import TrackedRun, start_run, write_run_json
     from reformer.training import (
         CheckpointError,
@@ -134,7 +137,15 @@ def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) 
 
     model_config = exp.model_kwargs(train_set.vocab_size)
     torch.manual_seed(exp.seed)  # the same initial weights on every rank and every rerun
-    model = ReformerLM(**model_config)
+    core: torch.nn.Module
+    if exp.task in TRANSLATION_TASKS:
+        from reformer.data.wmt14 import PackedTranslationModel
+
+        core = ReformerEncoderDecoder(**model_config)
+        # The generic loop trains a language model: the wrapper unpacks source and target.
+        model = PackedTranslationModel(core, exp.seq_len // 2)
+    else:
+        core = model = ReformerLM(**model_config)
     # The code is part of the fingerprint: after a change to it the run starts afresh.
     fingerprint = f"{exp.fingerprint(ctx.world_size)}-{source_digest()}"
 
@@ -213,8 +224,9 @@ def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) 
     if tracker is not None:
         atomic_save(
             {
+                "model_class": type(core).__name__,
                 "model_config": model_config,
-                "state_dict": model.state_dict(),
+                "state_dict": core.state_dict(),
                 "experiment": name,
                 "task": exp.task,
                 "step": result.step,

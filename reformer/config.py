@@ -5,15 +5,18 @@ it. Its sections:
 
 - ``profile``: the name of the profile the file was written from (informational);
 - ``seed``: the default seed of every experiment;
-- ``tasks``: one entry per data set (``duplication``, ``enwik8``), holding that task's
-  preparation parameters (see :mod:`reformer.data`); each gives a ``prepare@<task>`` stage;
+- ``tasks``: one entry per data set (``duplication``, ``enwik8``, ``wmt14``), holding that
+  task's preparation parameters (see :mod:`reformer.data`); each gives a ``prepare@<task>``
+  stage;
 - ``model`` and ``train``: defaults shared by every experiment (:class:`ModelConfig`,
   :class:`TrainConfig`);
 - ``distributed``, ``evaluate``, ``tracking``: :class:`DistributedConfig`,
   :class:`EvaluateConfig`, :class:`TrackingConfig`;
-- ``experiments``: name -> ``{task, model: {...}, train: {...}, seed}``; each entry is a
-  task x model variant whose ``model``/``train`` keys override the defaults, and gives a
-  ``train@<name>`` and an ``evaluate@<name>`` stage. Adding an experiment is a params edit.
+- ``experiments``: name -> ``{task, model: {...}, train: {...}, evaluate: {...}, seed}``;
+  each entry is a task x model variant whose ``model``/``train``/``evaluate`` keys override
+  the defaults (``evaluate``: e.g. no full-attention evaluation of a 65536-token model, whose
+  ``l x l`` scores would not fit), and gives a ``train@<name>`` and an ``evaluate@<name>``
+  stage. Adding an experiment is a params edit.
 
 Sections used by other stages (``report``, ``benchmark``, ``budget``) are passed through
 unvalidated; any other unknown key is an error.
@@ -80,11 +83,13 @@ __all__ = [
 
 PARAMS_FILE = "params.yaml"
 PROFILES_DIR = "configs"
-TASK_NAMES = ("duplication", "enwik8")
+TASK_NAMES = ("duplication", "enwik8", "wmt14")
 #: Sections owned by other stages: accepted as they are, validated by their owners.
 PASSTHROUGH_SECTIONS = ("report", "benchmark", "budget")
-#: Tasks whose evaluation is masked accuracy; the others get bits per character.
+#: Tasks whose evaluation is masked accuracy; the others get bits per character or BLEU.
 ACCURACY_TASKS = ("duplication",)
+#: Translation tasks: an encoder-decoder trained on packed (source, target) pairs, BLEU.
+TRANSLATION_TASKS = ("wmt14",)
 
 
 class ConfigError(ValueError):
@@ -208,6 +213,8 @@ class EvaluateConfig:
     batch_size: int = _param(64, minimum=1)
     max_batches: int | None = _param(None, minimum=1)
     seed: int = _param(0, minimum=0)
+    beam_size: int = _param(4, minimum=1, doc="translation: beam size (the paper: 4)")
+    length_penalty: float = _param(0.6, minimum=0.0, doc="translation: alpha (the paper: 0.6)")
 
 
 @dataclass(frozen=True)
@@ -237,7 +244,9 @@ class ExperimentConfig:
         model, train: the resolved model and training settings.
         seed: the experiment's seed.
         seq_len: tokens per training sequence (the task's ``length`` for duplication,
-            ``train.seq_len`` for enwik8).
+            ``train.seq_len`` for enwik8, ``2 x max_len`` packed pairs for wmt14).
+        evaluate: the experiment's evaluation settings (the ``evaluate`` section with the
+            experiment's overrides); None: the section's.
 
     Example:
         >>> exp = ExperimentConfig("dup-lsh4", "duplication", {}, ModelConfig(n_hashes=4),
@@ -253,9 +262,12 @@ class ExperimentConfig:
     train: TrainConfig
     seed: int
     seq_len: int
+    evaluate: EvaluateConfig | None = None
 
     def model_kwargs(self, vocab_size: int) -> dict[str, Any]:
-        """Keyword arguments for :class:`reformer.models.ReformerLM`.
+        """Keyword arguments for :class:`reformer.models.ReformerLM` (translation tasks:
+        :class:`reformer.models.ReformerEncoderDecoder`, ``n_layers`` encoder and decoder
+        blocks, ``max_seq_len`` half the packed length).
 
         Example:
             >>> exp = ExperimentConfig("e", "duplication", {}, ModelConfig(), TrainConfig(), 0, 64)
@@ -264,6 +276,10 @@ class ExperimentConfig:
             (16, 64, 'lsh')
         """
         kwargs = dataclasses.asdict(self.model)
+        if self.task in TRANSLATION_TASKS:
+            from reformer.data.wmt14 import encoder_decoder_kwargs
+
+            return encoder_decoder_kwargs(kwargs, vocab_size, self.seq_len // 2)
         if kwargs["axial_shape"] is not None:
             kwargs["axial_shape"] = tuple(kwargs["axial_shape"])
         return {"vocab_size": vocab_size, "max_seq_len": self.seq_len, **kwargs}
@@ -280,6 +296,8 @@ class ExperimentConfig:
             ['full', 'lsh1', 'lsh8']
         """
         modes: list[tuple[str, str, int | None]] = []
+        if self.task in TRANSLATION_TASKS:
+            return [("beam", "full", None), ("greedy", "full", None)]  # decoding methods
         if evaluate.full or not self.model.shared_qk:
             modes.append(("full", "full", None))
         if self.model.shared_qk:
@@ -372,7 +390,7 @@ class Params:
             "model": dataclasses.asdict(exp.model),
             "train": dataclasses.asdict(exp.train),
             "distributed": dataclasses.asdict(self.distributed),
-            "evaluate": dataclasses.asdict(self.evaluate),
+            "evaluate": dataclasses.asdict(exp.evaluate or self.evaluate),
         }
 
 
@@ -508,6 +526,8 @@ def _validate_task(name: str, params: Any) -> dict:
     # The data package owns the meaning of its parameters; reuse its checks.
     if name == "duplication":
         from reformer.data.duplication import validate_params
+    elif name == "wmt14":
+        from reformer.data.wmt14 import validate_params
     else:
         from reformer.data.enwik8 import validate_params
     try:
@@ -531,7 +551,15 @@ def _check_experiment(
             False,
             "LSH attention shares queries and keys; allowed: true (or attention: full)",
         )
-    uses_lsh = m.attention == "lsh" or (m.shared_qk and bool(evaluate.n_hashes))
+    if exp.task in TRANSLATION_TASKS and m.attention != "full":
+        raise _fail(
+            f"{where}.model.attention",
+            m.attention,
+            "the encoder-decoder uses full attention (the paper's WMT model); allowed: full",
+        )
+    uses_lsh = exp.task not in TRANSLATION_TASKS and (
+        m.attention == "lsh" or (m.shared_qk and bool(evaluate.n_hashes))
+    )
     if uses_lsh:
         if exp.seq_len % m.bucket_size:
             divisors = [
@@ -595,6 +623,19 @@ def _resolve_seq_len(name: str, task: str, task_params: dict, train: TrainConfig
                 f"the duplication task has length {length}; allowed: null or {length}",
             )
         return length
+    if task in TRANSLATION_TASKS:
+        # A training sequence packs a source and a target of max_len tokens each.
+        from reformer.data.wmt14 import DEFAULT_PARAMS
+
+        packed = 2 * int(task_params.get("max_len", DEFAULT_PARAMS["max_len"]))
+        if train.seq_len is not None and train.seq_len != packed:
+            raise _fail(
+                f"experiments.{name}.train.seq_len",
+                train.seq_len,
+                f"{task} packs source and target into 2 x tasks.{task}.max_len = {packed}; "
+                f"allowed: null or {packed}",
+            )
+        return packed
     if train.seq_len is None:
         raise _fail(
             f"experiments.{name}.train.seq_len",
@@ -616,7 +657,7 @@ TOP_KEYS = (
     "experiments",
     *PASSTHROUGH_SECTIONS,
 )
-EXPERIMENT_KEYS = ("task", "model", "train", "seed", "description")
+EXPERIMENT_KEYS = ("task", "model", "train", "evaluate", "seed", "description")
 
 
 def parse_params(data: Any) -> Params:
@@ -675,11 +716,14 @@ def parse_params(data: Any) -> Params:
             )
         exp_model = _build(ModelConfig, entry.get("model"), f"{where}.model", base=model)
         exp_train = _build(TrainConfig, entry.get("train"), f"{where}.train", base=train)
+        exp_eval = _build(EvaluateConfig, entry.get("evaluate"), f"{where}.evaluate", base=evaluate)
         exp_seed = _coerce(entry.get("seed", seed), int, f"{where}.seed")
         _check_bounds(exp_seed, {"min": 0}, f"{where}.seed")
         seq_len = _resolve_seq_len(name, task, tasks[task], exp_train)
-        exp = ExperimentConfig(name, task, tasks[task], exp_model, exp_train, exp_seed, seq_len)
-        _check_experiment(exp, distributed, evaluate)
+        exp = ExperimentConfig(
+            name, task, tasks[task], exp_model, exp_train, exp_seed, seq_len, exp_eval
+        )
+        _check_experiment(exp, distributed, exp_eval)
         experiments[name] = exp
     return Params(
         profile,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import subprocess
 import sys
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import pytest
@@ -200,6 +202,155 @@ def test_default_profile_has_the_table2_experiments():
     variants = {n: (e.model.attention, e.model.n_hashes) for n, e in params.experiments.items()}
     assert variants["dup-full"][0] == "full"
     assert [variants[f"dup-lsh{r}"] for r in (1, 2, 4)] == [("lsh", 1), ("lsh", 2), ("lsh", 4)]
+
+
+WMT = {"max_len": 12, "vocab_size": 64}  # validated only (nothing is downloaded here)
+
+
+def wmt_params(**experiment: object) -> dict:
+    """BASE plus a wmt14 task and one translation experiment with ``experiment`` keys."""
+    data = copy.deepcopy(BASE)
+    data["tasks"]["wmt14"] = dict(WMT)
+    data["experiments"]["wmt"] = {
+        "task": "wmt14",
+        "model": {"attention": "full", "shared_qk": False, "n_layers": 2},
+        **experiment,
+    }
+    return data
+
+
+def test_translation_experiment_packs_pairs_and_builds_an_encoder_decoder():
+    params = parse_params(wmt_params())
+    exp = params.experiment("wmt")
+    assert exp.seq_len == 2 * WMT["max_len"]  # source + target, packed
+    kwargs = exp.model_kwargs(vocab_size=64)
+    # n_layers is the depth of both stacks; positions cover one side (max_len)
+    assert (kwargs["n_encoder_layers"], kwargs["n_decoder_layers"]) == (2, 2)
+    assert (kwargs["max_seq_len"], kwargs["vocab_size"], kwargs["d_model"]) == (12, 64, 32)
+    assert exp.eval_modes(exp.evaluate) == [("beam", "full", None), ("greedy", "full", None)]
+    assert (exp.evaluate.beam_size, exp.evaluate.length_penalty) == (4, 0.6)  # the paper's
+
+
+def test_translation_rejects_lsh_and_a_mismatched_length():
+    lsh = wmt_params(model={"attention": "lsh", "shared_qk": True})
+    assert error_of(lsh) == (
+        "params.yaml: experiments.wmt.model.attention = 'lsh': the encoder-decoder uses full "
+        "attention (the paper's WMT model); allowed: full"
+    )
+    wrong_len = wmt_params(model={"attention": "full", "shared_qk": False}, train={"seq_len": 12})
+    assert "experiments.wmt.train.seq_len = 12" in error_of(wrong_len)
+    assert "allowed: null or 24" in error_of(wrong_len)
+    bad_task = wmt_params()
+    bad_task["tasks"]["wmt14"]["max_len"] = 2
+    assert error_of(bad_task).startswith("params.yaml: tasks.wmt14: wmt14 param 'max_len' = 2")
+
+
+def test_experiment_evaluate_overrides_the_section_for_that_experiment_only():
+    data = copy.deepcopy(BASE)
+    data["evaluate"] = {"batch_size": 16, "n_hashes": [1, 2]}
+    data["experiments"]["dup-lsh4"]["evaluate"] = {"full": False, "batch_size": 1}
+    params = parse_params(data)
+    lsh, full = params.experiment("dup-lsh4"), params.experiment("dup-full")
+    assert (lsh.evaluate.full, lsh.evaluate.batch_size, lsh.evaluate.n_hashes) == (
+        False,
+        1,
+        [1, 2],
+    )
+    assert [m[0] for m in lsh.eval_modes(lsh.evaluate)] == ["lsh1", "lsh2"]
+    assert (full.evaluate.full, full.evaluate.batch_size) == (True, 16)
+    assert params.wandb_config("dup-lsh4")["evaluate"]["batch_size"] == 1
+    data["experiments"]["dup-lsh4"]["evaluate"] = {"beam": 4}
+    assert error_of(data).startswith(
+        "params.yaml: unknown key 'experiments.dup-lsh4.evaluate.beam' (did you mean "
+        "'beam_size'?); allowed: n_hashes,"
+    )
+    data["experiments"]["dup-lsh4"]["evaluate"] = {"length_penalty": -1}
+    assert "experiments.dup-lsh4.evaluate.length_penalty = -1" in error_of(data)
+
+
+def test_paper_profile_defines_table4_and_the_section5_ablations():
+    params = load_params(ROOT / "configs" / "paper.yaml")
+    exps = params.experiments
+    base, big = exps["wmt14-reversible-base"], exps["wmt14-reversible-big"]
+    # Table 4 (Vaswani et al.'s base and big shapes, reversible, rsqrt warmup 4000)
+    assert (base.model.n_layers, base.model.d_model, base.model.d_ff, base.model.n_heads) == (
+        6,
+        512,
+        2048,
+        8,
+    )
+    assert (big.model.d_model, big.model.d_ff, big.model.n_heads) == (1024, 4096, 16)
+    assert (base.model.dropout, big.model.dropout) == (0.1, 0.3)
+    assert [
+        exps[n].train.steps
+        for n in ("wmt14-reversible-base", "wmt14-reversible-base-500k", "wmt14-reversible-big")
+    ] == [100_000, 500_000, 300_000]
+    for exp in (base, big):
+        assert exp.model.reversible and exp.train.schedule == "rsqrt"
+        assert exp.train.warmup_steps == 4000
+        assert exp.evaluate.max_batches is None  # the whole newstest2014
+    # Section 5: 3 layers, d 1024, d_ff 4096, 8 heads, batch 8, at 4096 and 65536
+    ablations = {n: e for n, e in exps.items() if n.startswith("enwik8-") and n != "enwik8-12l"}
+    for exp in ablations.values():
+        m = exp.model
+        assert (m.n_layers, m.d_model, m.d_ff, m.n_heads) == (3, 1024, 4096, 8)
+        assert exp.train.batch_size == 8 and m.positional == "axial"
+    lengths = {n: e.seq_len for n, e in ablations.items()}
+    assert {lengths[f"enwik8-lsh{r}"] for r in (1, 2, 4, 8)} == {4096}
+    assert {lengths[f"enwik8-64k-lsh{r}"] for r in (1, 2, 4, 8)} == {65536}
+    assert [exps[f"enwik8-lsh{r}"].model.n_hashes for r in (1, 2, 4, 8)] == [1, 2, 4, 8]
+    # each Figure 3 comparison changes one thing against the ordinary Transformer
+    t = exps["enwik8-transformer"].model
+    assert (t.shared_qk, t.reversible, t.attention) == (False, False, "full")
+    assert exps["enwik8-shared-qk"].model == dataclass_replace(t, shared_qk=True)
+    assert exps["enwik8-reversible"].model == dataclass_replace(t, reversible=True)
+    # full attention at 65536 would not fit: those runs are never evaluated with it
+    assert not any(
+        m[0] == "full"
+        for n, e in exps.items()
+        if e.seq_len == 65536
+        for m in e.eval_modes(e.evaluate)
+    )
+    assert exps["enwik8-12l"].model.n_layers == 12 and exps["enwik8-12l"].train.steps == 20_000
+
+
+def test_every_claim_names_experiments_of_the_paper_profile():
+    claims = yaml.safe_load((ROOT / "report" / "claims.yaml").read_text())
+    paper = load_params(ROOT / "configs" / "paper.yaml").experiments
+    named = {e for c in claims["claims"] for e in c.get("experiments", [])}
+    named |= {row["experiment"] for row in claims["table2"]["rows"]}
+    assert named and named <= set(paper), sorted(named - set(paper))
+    # Table 4: the paper's three numbers for each of its three reversible models
+    table4 = {
+        (c["experiments"][0], c["metric"]): c["paper"]
+        for c in claims["claims"]
+        if c.get("experiments", [""])[0].startswith("wmt14-")
+    }
+    assert table4 == {
+        ("wmt14-reversible-base", "eval/bleu"): 27.6,
+        ("wmt14-reversible-base", "eval/sacrebleu_uncased"): 27.4,
+        ("wmt14-reversible-base", "eval/sacrebleu_cased"): 26.9,
+        ("wmt14-reversible-base-500k", "eval/bleu"): 28.0,
+        ("wmt14-reversible-base-500k", "eval/sacrebleu_uncased"): 27.9,
+        ("wmt14-reversible-base-500k", "eval/sacrebleu_cased"): 27.4,
+        ("wmt14-reversible-big", "eval/bleu"): 29.1,
+        ("wmt14-reversible-big", "eval/sacrebleu_uncased"): 28.9,
+        ("wmt14-reversible-big", "eval/sacrebleu_cased"): 28.4,
+    }
+
+
+def test_profiles_give_every_pipeline_section():
+    for profile, quick in (("smoke", True), ("default", False), ("paper", False)):
+        raw = yaml.safe_load((ROOT / "configs" / f"{profile}.yaml").read_text())
+        assert raw["benchmark"] == {"quick": quick}, profile
+        assert set(raw["budget"]) <= {"accelerator", "mfu", "tflops"}, profile
+    smoke = load_params(ROOT / "configs" / "smoke.yaml")
+    assert smoke.experiment("wmt14-smoke").task == "wmt14"
+    # the committed fixture archives, pinned by the sha256 that prepare checks
+    for source in [*smoke.tasks["wmt14"]["train"], smoke.tasks["wmt14"]["test"]]:
+        path = ROOT / source["url"]
+        algo, expected = source["checksum"].split(":")
+        assert algo == "sha256" and hashlib.sha256(path.read_bytes()).hexdigest() == expected
 
 
 def test_use_profile_copies_the_profile_verbatim(tmp_path):

@@ -1,7 +1,9 @@
 """The smoke profile through the real ``dvc repro`` with 2 ranks, in a fresh git repository.
 
 Checks the artifacts, the metrics and plots files, the offline W&B runs (read back: the
-logged numbers equal the metrics files), that a second ``dvc repro`` does nothing, and that
+logged numbers equal the metrics files), the WMT14 translation stages on the committed
+sample corpus (BLEU checked against sacreBLEU itself), the compute budget and its table in
+the report, the quick benchmark, that a second ``dvc repro`` does nothing, and that
 ``dvc push`` / ``dvc pull`` round-trip the cached outputs through the default local remote.
 """
 
@@ -21,8 +23,10 @@ from test_tracking_run import run_contents
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ("dup-full", "dup-lsh2")  # configs/smoke.yaml
+EXPERIMENTS = ("dup-full", "dup-lsh2")  # configs/smoke.yaml, duplication
+WMT = "wmt14-smoke"  # configs/smoke.yaml, translation on tests/fixtures/wmt14
 MODES = ("full", "lsh1", "lsh2", "lsh4", "lsh8")
+BLEU_KEYS = ("bleu", "sacrebleu_uncased", "sacrebleu_cased")
 
 
 def pipeline_env() -> dict[str, str]:
@@ -90,7 +94,11 @@ def test_smoke_repro_writes_every_artifact(repo):
     out = first.stdout
     for stage in (
         "prepare@duplication",
-        *(f"{s}@{e}" for s in ("train", "evaluate") for e in EXPERIMENTS),
+        "prepare@wmt14",
+        *(f"{s}@{e}" for s in ("train", "evaluate") for e in (*EXPERIMENTS, WMT)),
+        "budget",
+        "benchmark",
+        "report",
     ):
         assert f"Running stage '{stage}'" in out
     manifest = json.loads((root / "data/duplication/manifest.json").read_text())
@@ -147,6 +155,83 @@ def test_smoke_repro_writes_every_artifact(repo):
     assert len(groups) == 1  # one repro, one W&B group
 
 
+def test_smoke_translation_is_scored_like_sacrebleu(repo):
+    import sacrebleu
+    import torch
+
+    from reformer.data.wmt14 import BOS_ID, EOS_ID, WMT14Dataset, load_tokenizer
+    from reformer.decoding import translate
+    from reformer.models import ReformerEncoderDecoder
+
+    root, _ = repo
+    data = root / "data" / "wmt14"
+    stats = json.loads((data / "stats.json").read_text())
+    # every pair of the sample corpus fits tasks.wmt14.max_len (none dropped as too long)
+    assert (stats["train_pairs"], stats["train_pairs_too_long"], stats["test_pairs"]) == (
+        240,
+        0,
+        4,
+    )
+    metrics = json.loads((root / "metrics" / f"{WMT}.json").read_text())
+    assert set(metrics["bleu"]) == {"beam", "greedy"}
+    for method in ("beam", "greedy"):
+        assert tuple(metrics["bleu"][method]) == BLEU_KEYS
+        # the test sentences are in the sample training text: the model memorises them
+        assert metrics["bleu"][method]["sacrebleu_cased"] > 50, metrics
+    assert metrics["train_steps"] == 300
+    assert metrics["sacrebleu_signature"].startswith("nrefs:1|case:mixed")
+
+    # decode again with the saved weights and score with sacreBLEU directly
+    saved = torch.load(root / "models" / WMT / "model.pt", weights_only=True)
+    assert saved["model_class"] == "ReformerEncoderDecoder"
+    model = ReformerEncoderDecoder(**saved["model_config"])
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    sp = load_tokenizer(data)
+    test = WMT14Dataset(data, "test", max_len=model.max_seq_len, vocab_size=sp.get_piece_size())
+    sources = [test.pair(i)[0] + [EOS_ID] for i in range(len(test))]
+    out = translate(model, sources, bos_id=BOS_ID, eos_id=EOS_ID, method="greedy")
+    hypotheses = [sp.decode(ids) for ids in out]
+    references = (data / "test.de").read_text().splitlines()
+    assert len(references) == len(hypotheses) == 4
+    for lowercase, key in ((False, "sacrebleu_cased"), (True, "sacrebleu_uncased")):
+        expected = sacrebleu.corpus_bleu(
+            hypotheses, [references], tokenize="intl", lowercase=lowercase
+        ).score
+        assert metrics["bleu"]["greedy"][key] == pytest.approx(expected, abs=1e-4)
+
+    # the same numbers in the W&B summary: beam search under the paper's keys
+    ref = json.loads((root / "models" / WMT / "run.json").read_text())
+    run_dir = root / ref["run_dir"]
+    summary = {}
+    for part in sorted(run_dir.parent.glob(f"offline-run-*-{ref['id']}*")):
+        summary.update(run_contents(part)["summary"])
+    for key in BLEU_KEYS:
+        assert summary[f"eval/{key}"] == metrics["bleu"]["beam"][key]
+        assert summary[f"eval/{key}_greedy"] == metrics["bleu"]["greedy"][key]
+
+
+def test_smoke_budget_reaches_the_report_and_benchmark_runs_quick(repo):
+    root, _ = repo
+    budget = json.loads((root / "metrics" / "budget.json").read_text())
+    rows = {row["experiment"]: row for row in budget["experiments"]}
+    assert list(rows) == [*EXPERIMENTS, WMT]
+    assert budget["assumptions"]["accelerator"] == "a100"  # configs/smoke.yaml budget:
+    assert budget["assumptions"]["mfu"] == 0.3
+    assert all(row["steps"] == (300 if name == WMT else 20) for name, row in rows.items())
+    # the report's "Computational requirements" table lists every experiment
+    table = (root / "report" / "generated" / "budget.tex").read_text()
+    assert all(name in table for name in rows), table
+    assert (
+        "\\input{generated/budget}"
+        in (root / "report" / "sections" / "methodology.tex").read_text()
+    )
+    assert (root / "report" / "build" / "report.pdf").stat().st_size > 0
+    bench = json.loads((root / "metrics" / "benchmark.json").read_text())
+    assert bench["mode"] == "quick"  # configs/smoke.yaml benchmark: {quick: true}
+    assert any((root / "plots" / "benchmark").iterdir())
+
+
 def test_second_repro_does_nothing_and_dvc_views_work(repo):
     root, _ = repo
     again = dvc("repro", cwd=root).stdout
@@ -154,10 +239,13 @@ def test_second_repro_does_nothing_and_dvc_views_work(repo):
     assert "Data and pipelines are up to date." in again
     shown = json.loads(dvc("metrics", "show", "--json", cwd=root).stdout)
     files = next(iter(shown.values()))["data"]
-    assert {f"metrics/{e}.json" for e in EXPERIMENTS} <= set(files)
+    assert {f"metrics/{e}.json" for e in (*EXPERIMENTS, WMT)} <= set(files)
+    assert "metrics/benchmark.json" in files
     plots = json.loads(dvc("plots", "show", "--json", cwd=root).stdout)
-    assert not plots.get("errors")
-    assert {f"metrics/curves/{e}.csv" for e in EXPERIMENTS} <= set(plots["data"])
+    assert not plots.get("errors"), plots.get("errors")  # every plot renders
+    assert {f"metrics/curves/{e}.csv" for e in (*EXPERIMENTS, WMT)} <= set(plots["data"])
+    figures = {"attention_time", "attention_memory", "depth_memory"}
+    assert {f"plots/benchmark/{name}.png" for name in figures} <= set(plots["data"])
     assert "Path" in dvc("metrics", "diff", "--all", cwd=root).stdout
 
 

@@ -1,6 +1,7 @@
 """Data preparation and loading for the paper's tasks.
 
-One module per task (:mod:`~reformer.data.duplication`, :mod:`~reformer.data.enwik8`), and
+One module per task (:mod:`~reformer.data.duplication`, :mod:`~reformer.data.enwik8`,
+:mod:`~reformer.data.wmt14`), and
 :mod:`~reformer.data.manifest` for the sha256 manifest every prepared directory carries.
 
 - :func:`prepare_task` writes a task's splits and manifest into a directory
@@ -28,6 +29,7 @@ from .manifest import (
     verify_manifest,
     write_manifest,
 )
+from .wmt14 import WMT14Dataset, load_wmt14_split, prepare_wmt14
 
 __all__ = [
     "TASKS",
@@ -35,6 +37,7 @@ __all__ = [
     "DataIntegrityError",
     "DuplicationDataset",
     "Enwik8Dataset",
+    "WMT14Dataset",
     "duplication_loss_mask",
     "load_split",
     "prepare_task",
@@ -44,7 +47,7 @@ __all__ = [
     "write_manifest",
 ]
 
-TASKS = {"duplication": prepare_duplication, "enwik8": prepare_enwik8}
+TASKS = {"duplication": prepare_duplication, "enwik8": prepare_enwik8, "wmt14": prepare_wmt14}
 SPLITS = ("train", "valid", "test")
 _SPLIT_SUFFIX = {"duplication": ".npy", "enwik8": ".bin"}
 
@@ -77,7 +80,7 @@ def prepare_task(task: str, out_dir: str | os.PathLike, params: dict) -> Path:
         >>> prepare_task("copy", pathlib.Path("unused"), {})
         Traceback (most recent call last):
         ...
-        ValueError: task 'copy' is unknown; allowed: duplication, enwik8
+        ValueError: task 'copy' is unknown; allowed: duplication, enwik8, wmt14
     """
     if task not in TASKS:
         raise ValueError(f"task {task!r} is unknown; allowed: {', '.join(TASKS)}")
@@ -120,6 +123,8 @@ def load_split(data_dir: str | os.PathLike, split: str, seq_len: int | None = No
         raise ValueError(f"split {split!r} is unknown; allowed: {', '.join(SPLITS)}")
     data_dir = Path(data_dir)
     task = read_manifest(data_dir).get("task")
+    if task == "wmt14":  # packed (source, target) pairs, several files per split
+        return load_wmt14_split(data_dir, split, seq_len)
     if task not in _SPLIT_SUFFIX:
         raise DataIntegrityError(
             f"{data_dir / 'manifest.json'}: task {task!r} is unknown (allowed: "

@@ -980,7 +980,7 @@ def write_sample_corpus(directory: str | os.PathLike, repeat: int = 20) -> dict[
             "test-full/newstest2014-deen-ref.de.sgm",
         ),
         "vocab_size": 300,
-        "max_len": 16,
+        "max_len": 40,  # every sample pair fits (16 would keep only the shortest)
         "spm_sentences": 0,
         "num_threads": 1,
     }
