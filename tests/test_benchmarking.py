@@ -293,7 +293,9 @@ def test_quick_stage_end_to_end(tmp_path):
     for e in ours:
         t = e["time_s"]
         assert t["min"] <= t["median"] <= t["max"]
-        assert e["saved_bytes"] > 0 and e["peak_rss_bytes"]["median"] >= 0
+        # Tiny shapes grow the RSS by less than the page-level noise of the "before"
+        # reading (glibc may return a few pages during the step): allow 1 MiB below zero.
+        assert e["saved_bytes"] > 0 and e["peak_rss_bytes"]["median"] >= -(1 << 20)
     # Peers installed in this environment are measured; missing ones are "skipped".
     for e in att:
         if e["implementation"] in bench.PEER_NAMES:

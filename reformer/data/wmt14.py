@@ -449,6 +449,16 @@ def _train_spm(files: Sequence[Path], prefix: Path, p: Mapping[str, Any]) -> Non
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"wmt14: SentencePiece training failed: {first}") from None
+    # The model records the training files' paths and the output prefix (a temporary or
+    # checkout-specific directory); clear them so the same corpus gives the same bytes.
+    from sentencepiece import sentencepiece_model_pb2
+
+    model_path = Path(f"{os.fspath(prefix)}.model")
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model_path.read_bytes())
+    del proto.trainer_spec.input[:]
+    proto.trainer_spec.model_prefix = ""
+    model_path.write_bytes(proto.SerializeToString())
 
 
 def _encode_lines(sp: Any, lines: Iterable[str], batch: int = 50_000) -> list[list[int]]:
