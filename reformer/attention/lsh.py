@@ -134,15 +134,15 @@ def hash_vectors(
     factors = [rotations] if isinstance(rotations, torch.Tensor) else list(rotations)
     b, l, h, _ = qk.shape
     dtype = torch.promote_types(qk.dtype, torch.float32)
-    buckets = torch.zeros(b, h, factors[0].shape[1], l, dtype=torch.long, device=qk.device)
-    scratch = torch.empty_like(buckets) if len(factors) > 1 else buckets
-    radix = 1
+    buckets = torch.empty(b, h, factors[0].shape[1], l, dtype=torch.long, device=qk.device)
     with torch.no_grad(), torch.autocast(qk.device.type, enabled=False):
         x = qk.detach().to(dtype)
-        for factor in factors:
+        _hash_one(x, factors[0].to(qk.device, dtype), buckets)
+        radix = 2 * factors[0].shape[-1]
+        scratch = torch.empty_like(buckets) if len(factors) > 1 else None
+        for factor in factors[1:]:  # the next digits of the mixed-radix bucket id
             _hash_one(x, factor.to(qk.device, dtype), scratch)
-            if scratch is not buckets:
-                buckets.add_(scratch, alpha=radix)
+            buckets.add_(scratch, alpha=radix)
             radix *= 2 * factor.shape[-1]
     return buckets
 
