@@ -84,7 +84,14 @@ def test_sigkill_mid_run_then_repro_resumes_to_the_uninterrupted_result(tmp_path
         assert job.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    for pid in [*descendants(job.pid), job.pid]:
+    # Like a preemption, every process dies at once: dvc is frozen first, so it cannot see its
+    # command fail and be killed halfway through rewriting .dvc/tmp/rwlock.
+    os.kill(job.pid, signal.SIGSTOP)
+    tree = [job.pid, *descendants(job.pid)]
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    for pid in tree:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     job.wait(timeout=30)
