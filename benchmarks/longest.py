@@ -59,7 +59,7 @@ def try_length(
             two factors (:func:`bucket_factors`) instead of one rotation of
             ``n_buckets / 2`` columns, whose cost grows with the square of the length;
             ``None``: never.
-        head_chunks: attention heads computed in this many checkpointed groups
+        head_chunks: attention heads computed in this many groups, forward and backward
             (:class:`reformer.LSHSelfAttention`), so one group's buffers exist at a time.
         Other arguments: model shape, threads and seed.
 

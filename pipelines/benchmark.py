@@ -129,7 +129,7 @@ DEFAULTS: dict[str, Any] = {
         # More buckets than this: two factors (benchmarks/longest.py), so hashing stays
         # linear in the length.
         "factorise_above": 1024,
-        "head_chunks": 4,  # heads in checkpointed groups: one group's buffers at a time
+        "head_chunks": 4,  # heads in groups, forward and backward: one group's buffers at a time
     },
     "targets": {
         "peer_speedup": 1.5,  # our LSH vs the faster peer, fwd+bwd, every length >= ...

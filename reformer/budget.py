@@ -12,7 +12,10 @@ one named with ``--experiment``):
   FLOPs utilisation (MFU).
 
 ``--json metrics/budget.json`` writes the table for the report (``reformer.reporting`` turns
-its ``experiments`` rows into the "Computational requirements" table); ``--check`` measures
+its ``experiments`` rows into the "Computational requirements" table); with
+``--paper-params configs/paper.yaml`` (as the pipeline's ``budget`` stage runs it) the file
+also holds the paper profile's estimate under ``"paper"`` (the cost of the full
+reproduction: the report's second table, with its total); ``--check`` measures
 the bytes saved for backward in one real training step of every experiment of the smoke
 profile on this machine and fails when the estimate is off by more than 25%.
 
@@ -78,6 +81,7 @@ __all__ = [
     "gpu_hours",
     "main",
     "measure_activation_bytes",
+    "profile_estimate",
     "table1_terms",
     "table3_activation",
 ]
@@ -894,6 +898,8 @@ def _budget_section(params_path: str | os.PathLike) -> dict[str, Any]:
     """The optional ``budget:`` section of the params file: accelerator, tflops, mfu."""
     import yaml
 
+    if not Path(params_path).is_file():
+        raise BudgetError(f"{params_path}: file not found")
     raw = yaml.safe_load(Path(params_path).read_text()) or {}
     section = raw.get("budget") or {}
     if not isinstance(section, Mapping):
@@ -910,12 +916,84 @@ def _budget_section(params_path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def _peak_and_mfu(args: argparse.Namespace, params_path: str) -> tuple[str, float, float]:
+    """``(accelerator name or "custom", peak TFLOP/s, MFU)`` for one params file.
+
+    The flags win over the file's ``budget:`` section, which wins over the defaults.
+    """
+    section = _budget_section(params_path)
+    mfu = _positive("--mfu", args.mfu if args.mfu is not None else section["mfu"], 1.0)
+    accelerator = args.accelerator or section["accelerator"]
+    tflops = args.tflops if args.tflops is not None else section["tflops"]
+    if args.accelerator is not None and args.tflops is None:
+        tflops = None  # an explicit preset wins over the params file's number
+    if accelerator not in ACCELERATORS:
+        raise BudgetError(
+            f"budget.accelerator = {accelerator!r}: allowed: {', '.join(ACCELERATORS)}"
+        )
+    if tflops is not None:
+        return "custom", _positive("--tflops", tflops), mfu
+    return accelerator, ACCELERATORS[accelerator], mfu
+
+
+def profile_estimate(
+    params_path: str | os.PathLike,
+    peak_tflops: float,
+    mfu: float,
+    accelerator: str = "custom",
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """The estimate of every experiment of one params file, as written to the JSON.
+
+    Returns:
+        ``{"assumptions": {...}, "experiments": [row, ...], "details": {name: {...}}}``
+        with the rows of :func:`estimate` (FLOPs per optimizer step, bytes per device,
+        hours of one accelerator).
+
+    Example:
+        >>> smoke = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+        >>> out = profile_estimate(smoke, 312.0, 0.3, "a100", experiment="dup-full")
+        >>> [r["experiment"] for r in out["experiments"]], out["assumptions"]["mfu"]
+        (['dup-full'], 0.3)
+    """
+    specs = experiment_specs(params_path, experiment)
+    results = [estimate(spec, peak_tflops, mfu) for spec in specs]
+    return {
+        "assumptions": {
+            "params_file": str(params_path),
+            "accelerator": accelerator,
+            "peak_tflops": peak_tflops,
+            "mfu": mfu,
+            "flops": "matmul FLOPs per optimizer step (global batch), 2 FLOPs per MAC; "
+            "3x forward (4x for reversible layers)",
+            "activation_bytes": "saved for backward per device (micro-batch), ours",
+            "table3_bytes": "the paper's Table 3 formula, 4-byte elements, per device",
+        },
+        "experiments": [r for r, _ in results],
+        "details": {r["experiment"]: d for r, d in results},
+    }
+
+
+def _print_profile(section: Mapping[str, Any]) -> None:
+    a = section["assumptions"]
+    rows = section["experiments"]
+    print(
+        f"compute budget: {a['params_file']}, {a['peak_tflops']:g} TFLOP/s peak "
+        f"({a['accelerator']}) at MFU {a['mfu']:g}"
+    )
+    print(format_table(rows))
+    total = sum(r["gpu_hours"] for r in rows)
+    print(f"total: {total:.3g} GPU-h over {len(rows)} experiments")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m reformer.budget [--params P] [--experiment E] [--json OUT] [--check]``.
+    """``python -m reformer.budget [--params P] [--paper-params Q] [--json OUT] [--check]``.
 
     The accelerator and utilisation come from the flags, else from an optional ``budget:``
-    section of the params file (``{accelerator: h100, mfu: 0.4}`` or ``{tflops: 400}``),
-    else from the defaults (A100 bf16 peak, MFU 0.3).
+    section of each params file (``{accelerator: h100, mfu: 0.4}`` or ``{tflops: 400}``),
+    else from the defaults (A100 bf16 peak, MFU 0.3). ``--paper-params`` estimates a second
+    profile (the pipeline passes ``configs/paper.yaml``: what the full reproduction costs);
+    the JSON keeps ``--params``' estimate at the top level and adds that one as ``"paper"``.
 
     Returns the exit status: 0; 1 when ``--check`` finds an estimate off by more than 25%;
     2 after printing ``error: <one line>`` for bad input.
@@ -929,7 +1007,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Parameters, FLOPs per step, activation memory and GPU-hours per experiment.",
     )
     parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
-    parser.add_argument("--experiment", default=None, help="only this experiment")
+    parser.add_argument("--experiment", default=None, help="only this experiment (of --params)")
+    parser.add_argument(
+        "--paper-params",
+        default=None,
+        metavar="PATH",
+        help="also estimate every experiment of this profile (configs/paper.yaml), printed "
+        'after --params and written under "paper" in --json (default: none)',
+    )
     parser.add_argument(
         "--accelerator",
         default=None,
@@ -952,52 +1037,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(default: params budget.mfu, else {DEFAULT_MFU})",
     )
     parser.add_argument(
-        "--json", default=None, help="write the table as JSON (metrics/budget.json)"
+        "--json", default=None, help="write the estimates as JSON (metrics/budget.json)"
     )
     parser.add_argument(
         "--check",
         action="store_true",
+        # "%%": argparse %-formats help strings; a bare "%" breaks --help.
         help="measure one training step per experiment of --check-params and compare the "
-        f"activation estimate (within {CHECK_TOLERANCE:.0%})",
+        f"activation estimate (within {CHECK_TOLERANCE * 100:g}%%)",
     )
     parser.add_argument("--check-params", default=_SMOKE_PARAMS, help="profile for --check")
     args = parser.parse_args(argv)
     try:
-        specs = experiment_specs(args.params, args.experiment)
-        section = _budget_section(args.params)
-        mfu = _positive("--mfu", args.mfu if args.mfu is not None else section["mfu"], 1.0)
-        accelerator = args.accelerator or section["accelerator"]
-        tflops = args.tflops if args.tflops is not None else section["tflops"]
-        if args.accelerator is not None and args.tflops is None:
-            tflops = None  # an explicit preset wins over the params file's number
-        if accelerator not in ACCELERATORS:
-            raise BudgetError(
-                f"budget.accelerator = {accelerator!r}: allowed: {', '.join(ACCELERATORS)}"
-            )
-        peak = _positive("--tflops", tflops) if tflops is not None else ACCELERATORS[accelerator]
-        results = [estimate(spec, peak, mfu) for spec in specs]
+        accelerator, peak, mfu = _peak_and_mfu(args, args.params)
+        payload = profile_estimate(args.params, peak, mfu, accelerator, args.experiment)
+        if args.paper_params is not None:
+            if not Path(args.paper_params).is_file():
+                raise BudgetError(f"--paper-params = {args.paper_params}: file not found")
+            accelerator, peak, mfu = _peak_and_mfu(args, args.paper_params)
+            payload["paper"] = profile_estimate(args.paper_params, peak, mfu, accelerator)
     except (BudgetError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    rows = [r for r, _ in results]
-    accelerator = "custom" if tflops is not None else accelerator
-    print(f"compute budget: {args.params}, {peak:g} TFLOP/s peak ({accelerator}) at MFU {mfu:g}")
-    print(format_table(rows))
+    _print_profile(payload)
+    if "paper" in payload:
+        print()
+        _print_profile(payload["paper"])
     if args.json:
-        payload = {
-            "assumptions": {
-                "params_file": str(args.params),
-                "accelerator": accelerator,
-                "peak_tflops": peak,
-                "mfu": mfu,
-                "flops": "matmul FLOPs per optimizer step (global batch), 2 FLOPs per MAC; "
-                "3x forward (4x for reversible layers)",
-                "activation_bytes": "saved for backward per device (micro-batch), ours",
-                "table3_bytes": "the paper's Table 3 formula, 4-byte elements, per device",
-            },
-            "experiments": rows,
-            "details": {r["experiment"]: d for r, d in results},
-        }
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")

@@ -68,25 +68,39 @@ class ChunkedFeedForward(nn.Module):
         self.w2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def _ff(self, x: Tensor) -> Tensor:
+    # PreNorm hands its layer norm to this layer, which applies it per chunk (see forward).
+    accepts_norm = True
+
+    def _ff(self, x: Tensor, norm: nn.Module | None = None) -> Tensor:
+        if norm is not None:
+            x = norm(x)
         return self.w2(self.dropout(ACTIVATIONS[self.activation](self.w1(x))))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the feed-forward layer.
+    def forward(self, x: Tensor, norm: nn.Module | None = None) -> Tensor:
+        """Apply the feed-forward layer (to ``norm(x)`` when a norm is given).
 
         Args:
             x: ``(batch, length, d_model)``.
+            norm: optional position-wise module (the block's layer norm) applied first. With
+                ``chunks > 1`` it runs inside each chunk, so its full-length output is never
+                held (it is recomputed with the chunk in backward).
 
         Returns:
             ``(batch, length, d_model)``.
         """
         if self.chunks == 1 or x.shape[1] <= 1:
-            return self._ff(x)
+            return self._ff(x, norm)
         pieces = x.chunk(self.chunks, dim=1)  # each (batch, <= ceil(length / chunks), d_model)
         if torch.is_grad_enabled():
             # Keep only each slice's input for backward; the d_ff-wide hidden state of a
             # slice is recomputed when its gradient is needed (dropout masks are replayed).
-            outs = [checkpoint(self._ff, p, use_reentrant=False) for p in pieces]
-        else:
-            outs = [self._ff(p) for p in pieces]
-        return torch.cat(outs, dim=1)
+            outs = [checkpoint(self._ff, p, norm, use_reentrant=False) for p in pieces]
+            return torch.cat(outs, dim=1)
+        # Without gradients, write every slice straight into the output.
+        first = self._ff(pieces[0], norm)
+        out = first.new_empty(*x.shape[:-1], first.shape[-1])
+        start = 0
+        for piece in pieces:
+            out[:, start : start + piece.shape[1]] = first if start == 0 else self._ff(piece, norm)
+            start += piece.shape[1]
+        return out

@@ -60,11 +60,31 @@ class SavedTensorCounter:
     def __enter__(self) -> SavedTensorCounter:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _ACTIVE.remove(self)
         self._hooks.__exit__(*exc)
         self._held.clear()
+
+
+_ACTIVE: list[SavedTensorCounter] = []
+
+
+def count_held(*tensors: torch.Tensor) -> None:
+    """Count tensors that an autograd function keeps for its backward outside
+    ``save_for_backward`` (so that it can free them early) in every active counter.
+
+    Example:
+        >>> with saved_tensor_bytes() as saved:
+        ...     count_held(torch.zeros(4))
+        >>> saved.total
+        16
+    """
+    for counter in _ACTIVE:
+        for t in tensors:
+            counter._pack(t)
 
 
 def saved_tensor_bytes(

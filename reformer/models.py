@@ -133,6 +133,10 @@ class PreNorm(nn.Module):
 
     def forward(self, x: Tensor, **kwargs: Any) -> Tensor:
         """Apply ``fn`` to the normalised ``x`` (``(b, l, d)`` -> ``(b, l, d)``)."""
+        if getattr(self.fn, "accepts_norm", False):
+            # The layer applies the norm itself, where it can avoid holding its output
+            # (LSHSelfAttention with head_chunks > 1); the result is the same.
+            return self.dropout(self.fn(x, norm=self.norm, **kwargs))
         return self.dropout(self.fn(self.norm(x), **kwargs))
 
 

@@ -12,11 +12,13 @@ inside). The inputs can be recovered from the outputs,
     X1 = Y1 - F(X2),
 
 so a stack of such blocks need not keep any intermediate activation for the backward pass:
-:class:`ReversibleSequence` runs the whole stack inside ONE :class:`torch.autograd.Function`
-whose forward runs without recording a graph and saves only the stack's final outputs. Its
-backward walks the blocks from the last to the first, reconstructs each block's inputs, re-runs
-``F`` and ``G`` with gradients enabled for that one block, and gets the gradients with
-:func:`torch.autograd.grad`. Activation memory therefore does not grow with depth.
+:class:`ReversibleSequence` runs each block as a :class:`torch.autograd.Function` whose forward
+runs without recording a graph and keeps no activation; only the stack's final outputs are
+held. The backward walks the blocks from the last to the first: each reconstructs its inputs
+from its outputs, re-runs ``F`` and ``G`` with gradients enabled, gets the gradients with
+:func:`torch.autograd.grad`, and hands the reconstructed inputs to the block below. Activation
+memory therefore does not grow with depth. (One node per block, not one for the stack, lets
+autograd free each block's incoming gradients when the block is done.)
 
 Two details make the recomputation exact:
 
@@ -26,7 +28,7 @@ Two details make the recomputation exact:
   before the matching recomputation, so dropout masks and LSH random rotations are the same in
   both passes (trax does the same by keeping the hash seed). The recomputation runs inside
   :func:`torch.random.fork_rng`, so the backward pass leaves the random streams untouched.
-- Parameters. All trainable parameters of the blocks are passed *into* the Function as inputs
+- Parameters. All trainable parameters of a block are passed *into* its Function as inputs
   and their gradients are returned by its backward, instead of being accumulated into
   ``param.grad`` behind autograd's back. Autograd then delivers them through the ordinary
   ``AccumulateGrad`` nodes, which is what DistributedDataParallel hooks into.
@@ -49,6 +51,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+
+from reformer.memory import count_held
 
 
 class ReversibleBlock(nn.Module):
@@ -80,6 +84,9 @@ class ReversibleBlock(nn.Module):
         super().__init__()
         self.f = f
         self.g = g
+        # The backward rebuilds X1 in the storage of the recomputed F(X2); cleared by itself
+        # for an F whose last operation saves its output for backward.
+        self.reuse_f_output = True
 
     def forward(self, x1: Tensor, x2: Tensor, **f_kwargs: Any) -> tuple[Tensor, Tensor]:
         """Return ``(Y1, Y2) = (X1 + F(X2), X2 + G(Y1))``, each ``(batch, length, d)``."""
@@ -134,11 +141,51 @@ def _restore(state: _RngState) -> None:
 # --------------------------------------------------------------------------- autograd
 
 
-class _ReversibleFunction(torch.autograd.Function):
-    """Runs a list of :class:`ReversibleBlock` keeping only the final outputs for backward.
+class _Outputs:
+    """A block's outputs ``(Y1, Y2)`` for its backward, handed down the stack.
 
-    ``apply(x1, x2, seq, plain_kwargs, tensor_names, param_index, *tensor_values, *params)``;
-    ``param_index[k] = (f_indices, g_indices)`` into ``params`` for block ``k``.
+    The top block's are held from the forward pass (detached aliases, with their version
+    counters to catch an in-place change before backward); every other block's are the
+    inputs that the block above reconstructs in its backward. Holding them here rather than
+    in ``save_for_backward`` lets a backward drop them as soon as it has rebuilt its inputs.
+    """
+
+    def __init__(self) -> None:
+        self.tensors: tuple[Tensor, Tensor] | None = None
+        self.versions: tuple[int, int] | None = None
+
+    def hold(self, y1: Tensor, y2: Tensor) -> None:
+        self.tensors = (y1.detach(), y2.detach())
+        self.versions = (y1._version, y2._version)
+        count_held(*self.tensors)
+
+    def take(self) -> tuple[Tensor, Tensor]:
+        if self.tensors is None:
+            raise RuntimeError(
+                "ReversibleSequence: backward ran twice through the same forward; pass "
+                "retain_graph=True to the first backward to keep its outputs"
+            )
+        y1, y2 = self.tensors
+        if self.versions is not None and (y1._version, y2._version) != self.versions:
+            raise RuntimeError(
+                "ReversibleSequence: an output was modified in place before backward, so the "
+                "inputs of the blocks cannot be reconstructed; clone the outputs first"
+            )
+        if not _graph_is_retained():
+            self.tensors = None  # the caller's locals are the last references
+        return y1, y2
+
+
+class _ReversibleBlockFunction(torch.autograd.Function):
+    """One :class:`ReversibleBlock` as one autograd node that keeps no activation.
+
+    ``apply(x1, x2, block, outputs, below, plain_kwargs, tensor_names, param_index,
+    *tensor_values, *params)``, ``param_index = (f_indices, g_indices)`` into ``params``.
+    ``outputs`` receives this block's ``(Y1, Y2)`` (from the forward for the top block, from
+    the block above otherwise); the backward puts the reconstructed ``(X1, X2)`` into
+    ``below``, the ``outputs`` of the block underneath (``None`` for the first block). One
+    node per block, rather than one for the stack, lets autograd free each block's incoming
+    gradients as soon as the block is done.
     """
 
     @staticmethod
@@ -146,113 +193,161 @@ class _ReversibleFunction(torch.autograd.Function):
         ctx: Any,
         x1: Tensor,
         x2: Tensor,
-        seq: ReversibleSequence,
+        block: ReversibleBlock,
+        outputs: _Outputs,
+        below: _Outputs | None,
         plain_kwargs: dict[str, Any],
         tensor_names: tuple[str, ...],
-        param_index: list[tuple[list[int], list[int]]],
+        param_index: tuple[list[int], list[int]],
         *tensors: Tensor,
     ) -> tuple[Tensor, Tensor]:
         n_kw = len(tensor_names)
         kwargs = {**plain_kwargs, **dict(zip(tensor_names, tensors[:n_kw], strict=True))}
         devices = [x1.device] if x1.is_cuda else []
-        generators = _module_generators(seq.blocks)
-        device_type = x1.device.type
+        generators = _module_generators([block])
         ctx.autocast = (
-            device_type,
-            torch.is_autocast_enabled(device_type),
-            torch.get_autocast_dtype(device_type),
+            x1.device.type,
+            torch.is_autocast_enabled(x1.device.type),
+            torch.get_autocast_dtype(x1.device.type),
         )
-        states: list[tuple[_RngState, _RngState]] = []
-        for block in seq.blocks:
-            f_state = _capture(devices, generators)
-            y1 = x1 + block.f(x2, **kwargs)
-            g_state = _capture(devices, generators)
-            y2 = x2 + block.g(y1)
-            states.append((f_state, g_state))
-            x1, x2 = y1, y2
-        ctx.seq = seq
-        ctx.states = states
-        ctx.devices = devices
-        ctx.generators = generators
-        ctx.plain_kwargs = plain_kwargs
-        ctx.tensor_names = tensor_names
+        f_state = _capture(devices, generators)
+        y1 = x1 + block.f(x2, **kwargs)
+        g_state = _capture(devices, generators)
+        y2 = x2 + block.g(y1)
+        ctx.block, ctx.outputs, ctx.below = block, outputs, below
+        ctx.states, ctx.devices, ctx.generators = (f_state, g_state), devices, generators
+        ctx.plain_kwargs, ctx.tensor_names = plain_kwargs, tensor_names
         ctx.param_index = param_index
         ctx.params = tensors[n_kw:]
-        # The only activations kept: the two outputs (and the tensor keyword arguments, e.g.
-        # a padding mask or the encoder output for cross-attention, which exist anyway).
-        ctx.save_for_backward(x1, x2, *tensors[:n_kw])
-        return x1, x2
+        # The tensor keyword arguments (a padding mask, an encoder output for cross-attention)
+        # exist anyway; no activation is saved.
+        ctx.save_for_backward(*tensors[:n_kw])
+        return y1, y2
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, dy1: Tensor, dy2: Tensor) -> tuple[Tensor | None, ...]:
-        y1, y2, *kw_values = ctx.saved_tensors
+    def backward(ctx: Any, dy1: Tensor | None, dy2: Tensor | None) -> tuple[Tensor | None, ...]:
+        block = ctx.block
+        y1, y2 = ctx.outputs.take()
+        kw_values = ctx.saved_tensors
         n_kw = len(ctx.tensor_names)
-        kw_needs_grad = ctx.needs_input_grad[6 : 6 + n_kw]
+        kw_needs_grad = ctx.needs_input_grad[8 : 8 + n_kw]
         kw_inputs = [
             v.detach().requires_grad_(True) if need else v
             for v, need in zip(kw_values, kw_needs_grad, strict=True)
         ]
         kwargs = {**ctx.plain_kwargs, **dict(zip(ctx.tensor_names, kw_inputs, strict=True))}
         kw_grad_inputs = [v for v, need in zip(kw_inputs, kw_needs_grad, strict=True) if need]
-        kw_grads: list[Tensor | None] = [None] * len(kw_grad_inputs)
         params = ctx.params
-        param_grads: list[Tensor | None] = [None] * len(params)
-
-        def accumulate(store: list[Tensor | None], index: Sequence[int], grads: Sequence) -> None:
-            for i, grad in zip(index, grads, strict=True):
-                if grad is not None:
-                    store[i] = grad if store[i] is None else store[i] + grad
-
+        f_index, g_index = ctx.param_index
+        f_params, g_params = [params[i] for i in f_index], [params[i] for i in g_index]
         dy1 = dy1 if dy1 is not None else torch.zeros_like(y1)
         dy2 = dy2 if dy2 is not None else torch.zeros_like(y2)
+        f_state, g_state = ctx.states
         generator_states = [(g, g.get_state()) for g in ctx.generators]
         device_type, autocast_on, autocast_dtype = ctx.autocast
         with (
             torch.random.fork_rng(devices=ctx.devices),
             torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on),
         ):
-            blocks = list(ctx.seq.blocks)
-            for k in reversed(range(len(blocks))):
-                block = blocks[k]
-                f_state, g_state = ctx.states[k]
-                f_index, g_index = ctx.param_index[k]
-                # G: Y2 = X2 + G(Y1)  ->  X2 = Y2 - G(Y1); dL/dY1 += (dG/dY1)^T dL/dY2.
-                y1 = y1.detach().requires_grad_(True)
-                _restore(g_state)
-                with torch.enable_grad():
-                    g_out = block.g(y1)
-                g_params = [params[i] for i in g_index]
-                grads = torch.autograd.grad(g_out, [y1, *g_params], dy2, allow_unused=True)
-                if grads[0] is not None:
-                    dy1 = dy1 + grads[0]
-                accumulate(param_grads, g_index, grads[1:])
-                with torch.no_grad():
-                    x2 = y2 - g_out
-                del g_out, grads
-                # F: Y1 = X1 + F(X2)  ->  X1 = Y1 - F(X2); dL/dX2 = dL/dY2 + (dF/dX2)^T dL/dY1.
-                x2 = x2.detach().requires_grad_(True)
+            # G: Y2 = X2 + G(Y1)  ->  X2 = Y2 - G(Y1); dL/dY1 += (dG/dY1)^T dL/dY2.
+            y1 = y1.detach().requires_grad_(True)
+            _restore(g_state)
+            with torch.enable_grad():
+                g_out = block.g(y1)
+            grads = torch.autograd.grad(g_out, [y1, *g_params], dy2, allow_unused=True)
+            dx1 = dy1 if grads[0] is None else dy1 + grads[0]
+            param_grads: list[Tensor | None] = [None] * len(params)
+            _accumulate(param_grads, g_index, grads[1:])
+            with torch.no_grad():
+                x2 = y2 - g_out
+            del y2, g_out, grads, dy1
+            # F: Y1 = X1 + F(X2)  ->  X1 = Y1 - F(X2); dL/dX2 = dL/dY2 + (dF/dX2)^T dL/dY1.
+            x2 = x2.detach().requires_grad_(True)
+            _restore(f_state)
+            with torch.enable_grad():
+                f_out = block.f(x2, **kwargs)
+            inputs = [x2, *f_params, *kw_grad_inputs]
+            # X1 is written over F's output before F's backward (F's graph does not need its
+            # own output unless its last operation saved it), so Y1 and F(X2) are not both
+            # held through that backward.
+            reuse = block.reuse_f_output and _owns_storage(f_out, y1, [x2, *kw_inputs])
+            with torch.no_grad():
+                x1 = f_out.neg_().add_(y1) if reuse else y1 - f_out
+            del y1
+            try:
+                grads = torch.autograd.grad(f_out, inputs, dx1, allow_unused=True)
+            except RuntimeError as error:
+                if not reuse or "inplace operation" not in str(error):
+                    raise
+                # F's last operation keeps its output for backward (e.g. tanh): run F again,
+                # without reusing its output, here and for this block from now on.
+                block.reuse_f_output = False
                 _restore(f_state)
                 with torch.enable_grad():
                     f_out = block.f(x2, **kwargs)
-                f_params = [params[i] for i in f_index]
-                grads = torch.autograd.grad(
-                    f_out, [x2, *f_params, *kw_grad_inputs], dy1, allow_unused=True
-                )
-                dx2 = dy2 if grads[0] is None else dy2 + grads[0]
-                accumulate(param_grads, f_index, grads[1 : 1 + len(f_params)])
-                accumulate(kw_grads, range(len(kw_grads)), grads[1 + len(f_params) :])
-                with torch.no_grad():
-                    x1 = y1 - f_out
-                del f_out, grads
-                y1, y2 = x1.detach(), x2.detach()
-                dy2 = dx2  # dL/dX1 = dL/dY1 (total), already in dy1
+                grads = torch.autograd.grad(f_out, inputs, dx1, allow_unused=True)
+            del f_out
+            dx2 = dy2 if grads[0] is None else dy2 + grads[0]
+            _accumulate(param_grads, f_index, grads[1 : 1 + len(f_params)])
+            kw_grads = list(grads[1 + len(f_params) :])
+            del grads
         for gen, state in generator_states:
             gen.set_state(state)
+        if ctx.below is not None:
+            ctx.below.tensors, ctx.below.versions = (x1, x2.detach()), None
+        del x1, x2
+        kw_out = [kw_grads.pop(0) if need else None for need in kw_needs_grad]
+        return (dx1, dx2, *([None] * 6), *kw_out, *param_grads)
 
-        kw_grad_iter = iter(kw_grads)
-        kw_out = [next(kw_grad_iter) if need else None for need in kw_needs_grad]
-        return (dy1, dy2, None, None, None, None, *kw_out, *param_grads)
+
+def _trainable(
+    f: nn.Module, g: nn.Module
+) -> tuple[list[nn.Parameter], tuple[list[int], list[int]]]:
+    """The trainable parameters of a block (one shared by ``F`` and ``G`` listed once) and
+    the indices of ``F``'s and of ``G``'s among them."""
+    params: list[nn.Parameter] = []
+    position: dict[int, int] = {}
+
+    def index_of(module: nn.Module) -> list[int]:
+        out = []
+        for p in module.parameters():
+            if p.requires_grad:
+                if id(p) not in position:
+                    position[id(p)] = len(params)
+                    params.append(p)
+                out.append(position[id(p)])
+        return out
+
+    return params, (index_of(f), index_of(g))
+
+
+def _accumulate(store: list[Tensor | None], index: Sequence[int], grads: Sequence) -> None:
+    for i, grad in zip(index, grads, strict=True):
+        if grad is not None:
+            store[i] = grad if store[i] is None else store[i] + grad
+
+
+def _graph_is_retained() -> bool:
+    """Whether the running backward was asked to keep the graph (``retain_graph=True``)."""
+    try:
+        return bool(torch._C._autograd._get_current_graph_task_keep_graph())
+    except (AttributeError, RuntimeError):  # an older torch: keep the outputs to be safe
+        return True
+
+
+def _owns_storage(f_out: Tensor, like: Tensor, inputs: Sequence[Tensor]) -> bool:
+    """Whether ``f_out`` is a fresh tensor that may be overwritten: computed (not a view, not
+    an input), with the shape and dtype of ``like``."""
+    return (
+        f_out.grad_fn is not None
+        and f_out._base is None
+        and f_out.shape == like.shape
+        and f_out.dtype == like.dtype
+        and all(
+            f_out.untyped_storage().data_ptr() != t.untyped_storage().data_ptr() for t in inputs
+        )
+    )
 
 
 class ReversibleSequence(nn.Module):
@@ -312,26 +407,13 @@ class ReversibleSequence(nn.Module):
         """
         if len(self.blocks) == 0:
             return x1, x2
-        params: list[nn.Parameter] = []
-        position: dict[int, int] = {}
-
-        def index_of(module: nn.Module) -> list[int]:
-            out = []
-            for p in module.parameters():
-                if p.requires_grad:
-                    if id(p) not in position:
-                        position[id(p)] = len(params)
-                        params.append(p)
-                    out.append(position[id(p)])
-            return out
-
-        param_index = [(index_of(b.f), index_of(b.g)) for b in self.blocks]
         tensor_names = tuple(k for k, v in f_kwargs.items() if isinstance(v, Tensor))
         tensor_values = [f_kwargs[k] for k in tensor_names]
+        params = [_trainable(b.f, b.g) for b in self.blocks]
         needs_grad = (
             x1.requires_grad
             or x2.requires_grad
-            or bool(params)
+            or any(block_params for block_params, _ in params)
             or any(v.requires_grad for v in tensor_values)
         )
         if not (torch.is_grad_enabled() and needs_grad):
@@ -339,6 +421,19 @@ class ReversibleSequence(nn.Module):
                 x1, x2 = block(x1, x2, **f_kwargs)
             return x1, x2
         plain_kwargs = {k: v for k, v in f_kwargs.items() if k not in tensor_names}
-        return _ReversibleFunction.apply(
-            x1, x2, self, plain_kwargs, tensor_names, param_index, *tensor_values, *params
-        )
+        outputs = [_Outputs() for _ in self.blocks]
+        for k, (block, (block_params, index)) in enumerate(zip(self.blocks, params, strict=True)):
+            x1, x2 = _ReversibleBlockFunction.apply(
+                x1,
+                x2,
+                block,
+                outputs[k],
+                outputs[k - 1] if k > 0 else None,
+                plain_kwargs,
+                tensor_names,
+                index,
+                *tensor_values,
+                *block_params,
+            )
+        outputs[-1].hold(x1, x2)
+        return x1, x2

@@ -421,27 +421,48 @@ def test_factorised_n_buckets_must_be_even_factors():
         LSHSelfAttention(8, 2, n_buckets=(4, 3))
 
 
-def test_head_chunks_equal_all_heads_at_once_with_less_saved_memory():
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_head_chunks_equal_all_heads_at_once_with_less_saved_memory(bias, padded):
     from reformer.memory import saved_tensor_bytes
 
-    whole = make(d_model=32, n_heads=4, bucket_size=4, n_hashes=2, causal=True)
-    chunked = make(d_model=32, n_heads=4, bucket_size=4, n_hashes=2, causal=True, head_chunks=4)
+    kw = {"d_model": 32, "n_heads": 4, "bucket_size": 4, "n_hashes": 2, "causal": True}
+    whole = make(bias=bias, **kw)
+    chunked = make(bias=bias, head_chunks=4, **kw)
     chunked.load_state_dict(whole.state_dict())
     rotations = fixed_rotations(whole, 8, seed=5)
     chunked.random_rotations = lambda n, device: rotations
     x = torch.randn(2, 32, 32, dtype=torch.float64, requires_grad=True)
     g = torch.randn(2, 32, 32, dtype=torch.float64)
+    mask = torch.arange(32) < torch.tensor([[32], [27]]) if padded else None
     results = []
     for attn in (whole, chunked):
         with saved_tensor_bytes(ignore=list(attn.parameters())) as counter:
-            out = attn(x)
+            out = attn(x, mask=mask)
         grads = torch.autograd.grad(out, [x, *attn.parameters()], g)
         results.append((out, grads, counter.total))
     (out_w, grads_w, saved_w), (out_c, grads_c, saved_c) = results
     assert (out_w - out_c).abs().max() < 1e-12
     for a, b in zip(grads_w, grads_c, strict=True):
         assert (a - b).abs().max() < 1e-10
-    assert saved_c < saved_w / 2  # a group keeps only its input until backward
+    assert saved_c < saved_w / 2  # the groups keep only their input until backward
+
+
+def test_head_chunks_under_autocast_match_all_heads_at_once():
+    kw = {"d_model": 32, "n_heads": 4, "bucket_size": 4, "n_hashes": 1, "causal": True}
+    whole, chunked = make(**kw).float(), make(head_chunks=2, **kw).float()
+    chunked.load_state_dict(whole.state_dict())
+    rotations = fixed_rotations(whole, 8, seed=7).float()
+    chunked.random_rotations = lambda n, device: rotations
+    x = torch.randn(2, 32, 32, requires_grad=True)
+    grads = []
+    for attn in (whole, chunked):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = attn(x)
+        grads.append(torch.autograd.grad(out.float().square().sum(), [x, *attn.parameters()]))
+    for a, b in zip(*grads, strict=True):
+        assert a.dtype == b.dtype == torch.float32
+        assert (a - b).abs().max() <= 0.05 * a.abs().max()
 
 
 def test_head_chunks_recompute_reuses_the_dropout_masks():
@@ -467,3 +488,32 @@ def test_head_chunks_must_divide_heads():
     attn = LSHSelfAttention(8, 4, bucket_size=4, head_chunks=3)
     with pytest.raises(ValueError, match=r"head_chunks=3 .* n_heads=4"):
         attn(torch.randn(1, 8, 8))
+
+
+@pytest.mark.parametrize("head_chunks", [1, 2])
+def test_norm_handed_to_the_layer_equals_norm_applied_before(monkeypatch, head_chunks):
+    # PreNorm hands its LayerNorm to LSH attention, which (in head groups) applies it in slabs
+    # of positions and writes its gradients by hand: the reference is norm(x) then attention.
+    import reformer.attention.lsh as lsh
+
+    monkeypatch.setattr(lsh, "_SLAB_ELEMENTS", 2 * 5 * 32)  # slabs of 5 positions, uneven
+    kw = {"d_model": 32, "n_heads": 4, "bucket_size": 4, "n_hashes": 2, "causal": True}
+    attn = make(bias=True, head_chunks=head_chunks, **kw)
+    rotations = fixed_rotations(attn, 8, seed=9)
+    norm = torch.nn.LayerNorm(32).double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 32, 32, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 32, 32, dtype=torch.float64)
+    params = [x, *attn.parameters(), *norm.parameters()]
+    out = attn(x, norm=norm)
+    grads = torch.autograd.grad(out, params, g)
+    reference = make(bias=True, **kw)
+    reference.load_state_dict(attn.state_dict())
+    reference.random_rotations = lambda n, device: rotations
+    out_ref = reference(norm(x))
+    grads_ref = torch.autograd.grad(out_ref, [x, *reference.parameters(), *norm.parameters()], g)
+    assert (out - out_ref).abs().max() < 1e-12
+    for a, b in zip(grads, grads_ref, strict=True):
+        assert (a - b).abs().max() < 1e-10

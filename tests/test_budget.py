@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
@@ -15,11 +16,12 @@ from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from reformer import budget
 from reformer.budget import LMSpec, Seq2SeqSpec
-from reformer.models import TransformerLM
+from reformer.models import ReformerLM, TransformerLM
 from reformer.training.metrics import LanguageModelObjective
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
+PAPER = ROOT / "configs" / "paper.yaml"
 
 
 class RegistryFlopCounter(TorchDispatchMode):
@@ -377,6 +379,86 @@ def test_cli_writes_the_json_the_report_reads(tmp_path, capsys):
 
     table = _budget(data)
     assert "tab:budget" in table and "dup-lsh2" in table
+
+
+def _paper_experiment(name: str) -> tuple[dict, dict, dict]:
+    """(task, model, train) of one experiment of configs/paper.yaml, read as plain YAML."""
+    raw = yaml.safe_load(PAPER.read_text())
+    entry = raw["experiments"][name]
+    return (
+        entry["task"],
+        {**raw["model"], **entry.get("model", {})},
+        {**raw["train"], **entry.get("train", {})},
+    )
+
+
+def test_cli_writes_the_paper_profile_beside_the_current_one(tmp_path, capsys):
+    out = tmp_path / "budget.json"
+    argv = ["--params", str(SMOKE), "--paper-params", str(PAPER), "--json", str(out)]
+    assert budget.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"compute budget: {PAPER}" in printed and "GPU-h over 21 experiments" in printed
+    data = json.loads(out.read_text())
+    # the current profile stays at the top level (older readers); the paper one is added
+    assert [r["experiment"] for r in data["experiments"]] == list(
+        yaml.safe_load(SMOKE.read_text())["experiments"]
+    )
+    paper = data["paper"]
+    assert paper["assumptions"]["params_file"] == str(PAPER)
+    assert (paper["assumptions"]["accelerator"], paper["assumptions"]["mfu"]) == ("a100", 0.3)
+    rows = {r["experiment"]: r for r in paper["experiments"]}
+    assert list(rows) == list(yaml.safe_load(PAPER.read_text())["experiments"])
+
+    # Parameters: the models built here from the YAML, without the estimator's spec code.
+    for name in ("dup-full", "enwik8-transformer", "enwik8-12l"):
+        task, model, train = _paper_experiment(name)
+        seq_len = train["seq_len"] or yaml.safe_load(PAPER.read_text())["tasks"][task]["length"]
+        vocab = 128 if task == "duplication" else 256
+        with torch.device("meta"):
+            lm = ReformerLM(vocab_size=vocab, max_seq_len=seq_len, **model)
+        assert rows[name]["params"] == sum(p.numel() for p in lm.parameters()), name
+        assert rows[name]["tokens_per_step"] == train["batch_size"] * seq_len
+        assert rows[name]["steps"] == train["steps"]
+
+    # FLOPs of enwik8-transformer written out: 2 FLOPs per MAC over B l tokens; per token
+    # and layer the forward MACs are 4 d^2 (separate q, k, v, out projections) + 2 l d
+    # (Q K^T and P V over all l keys) in attention, 2 d d_ff in the feed-forward; the tied
+    # head is V d. Passes: 3 (forward + 2 backward), +1/2 for the checkpointed feed-forward
+    # chunks (their first layer again), +1 for the checkpointed chunked loss.
+    d, f, n_l, l, B, V = 1024, 4096, 3, 4096, 8, 256
+    row = rows["enwik8-transformer"]
+    attention = 2 * 3 * n_l * (4 * d * d + 2 * l * d) * B * l
+    feedforward = 2 * 3.5 * n_l * 2 * d * f * B * l
+    head = 2 * 4 * V * d * B * l
+    assert row["attention_flops"] == attention
+    assert row["ff_flops"] == feedforward
+    assert row["total_flops"] == attention + feedforward + head
+    # ... which is above the 6 N D rule of thumb for its matmul weights alone
+    assert row["total_flops"] > 6 * (n_l * (4 * d * d + 2 * d * f) + V * d) * B * l
+
+    # GPU-hours: all training FLOPs at 30% of the A100's 312 TFLOP/s, about 580 in total
+    # (the figure docs/guides/reproducing.md quotes)
+    for r in rows.values():
+        assert math.isclose(r["gpu_hours"], r["total_flops"] * r["steps"] / (312e12 * 0.3) / 3600)
+    total = sum(r["total_flops"] * r["steps"] for r in rows.values()) / (312e12 * 0.3) / 3600
+    assert 560 <= total <= 600
+
+    from reformer.reporting import _budget
+
+    tex = _budget(data)
+    assert "tab:budget}" in tex and "tab:budget-paper}" in tex
+    assert f"{total:.0f} A100-hours in total at 30\\% MFU" in tex
+
+
+def test_cli_help_and_a_missing_paper_profile(capsys):
+    with pytest.raises(SystemExit) as info:
+        budget.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--paper-params" in out and "(within 25%)" in " ".join(out.split())
+    assert budget.main(["--params", str(SMOKE), "--paper-params", "no/paper.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --paper-params = no/paper.yaml: file not found\n"
 
 
 def test_cli_check_passes_on_the_smoke_profile(capsys):

@@ -97,3 +97,26 @@ def test_bad_arguments_raise_one_line_value_error(kwargs: dict, name: str) -> No
     with pytest.raises(ValueError, match=name) as info:
         ChunkedFeedForward(**kwargs)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+@pytest.mark.parametrize("grad", [True, False])
+def test_norm_handed_to_the_layer_equals_norm_applied_before(chunks, grad):
+    torch.manual_seed(3)
+    ff = ChunkedFeedForward(8, 16, chunks=chunks).double()
+    norm = torch.nn.LayerNorm(8).double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 7, 8, dtype=torch.float64, requires_grad=True)
+    params = [x, *ff.parameters(), *norm.parameters()]
+    with torch.set_grad_enabled(grad):
+        out, reference = ff(x, norm=norm), ff(norm(x))
+    assert (out - reference).abs().max() < 1e-12
+    if grad:
+        g = torch.randn_like(out)
+        for a, b in zip(
+            torch.autograd.grad(out, params, g), torch.autograd.grad(reference, params, g),
+            strict=True,
+        ):
+            assert (a - b).abs().max() < 1e-12

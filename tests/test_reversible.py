@@ -224,3 +224,57 @@ def test_distributed_data_parallel_averages_reversible_gradients() -> None:
         for rank in range(2):
             with open(os.path.join(tmp, f"rank{rank}")) as f:
                 assert float(f.read()) < 1e-10
+
+
+class Squash(nn.Module):
+    """An F whose last operation (tanh) keeps its own output for backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(D, D)
+
+    def forward(self, x, **kwargs):
+        return torch.tanh(self.lin(x))
+
+
+@pytest.mark.parametrize("f", ["attention", "tanh"])
+def test_x1_rebuilt_in_f_output_storage_or_not_gives_the_residual_gradients(f: str) -> None:
+    # The backward writes X1 = Y1 - F(X2) over F's recomputed output when F's graph does not
+    # need that output; a tanh output is needed, so that block must fall back.
+    torch.manual_seed(4)
+    blocks = make_blocks("full", 2, 0.0)
+    if f == "tanh":
+        blocks = [(Squash(), g) for _, g in blocks]
+    seq = ReversibleSequence(blocks).double()
+    x = torch.randn(2, 8, D, dtype=torch.float64, requires_grad=True)
+    w1, w2 = torch.randn(2, 2, 8, D, dtype=torch.float64)
+    params = list(seq.parameters())
+    grads = []
+    for fn in (ReversibleSequence.__call__, residual_reference):
+        y1, y2 = fn(seq, x, x)
+        grads.append(torch.autograd.grad((y1 * w1).sum() + (y2 * w2).sum(), [x, *params]))
+    for g, r in zip(*grads, strict=True):
+        assert max_rel_err(g, r) < 1e-10
+    assert [b.reuse_f_output for b in seq.blocks] == [f == "attention"] * 2
+
+
+def test_an_output_changed_in_place_before_backward_raises() -> None:
+    seq = ReversibleSequence(make_blocks("full", 1, 0.0))
+    x = torch.randn(1, 8, D, requires_grad=True)
+    y1, y2 = seq(x, x)
+    loss = y1.sum() + y2.sum()
+    y2.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place before backward"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward_and_plain_backward_releases_the_outputs() -> None:
+    torch.manual_seed(5)
+    seq = ReversibleSequence(make_blocks("full", 2, 0.0)).double()
+    x = torch.randn(1, 8, D, dtype=torch.float64, requires_grad=True)
+    y1, y2 = seq(x, x)
+    first = torch.autograd.grad(y1.sum() + y2.sum(), x, retain_graph=True)[0]
+    second = torch.autograd.grad(y1.sum() + y2.sum(), x)[0]
+    assert torch.equal(first, second)
+    with pytest.raises(RuntimeError, match="backward ran twice .* retain_graph=True"):
+        torch.autograd.grad(y1.sum(), x)

@@ -68,7 +68,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from reformer.attention.masks import (
     check_heads,
@@ -222,34 +221,39 @@ def _divide_by_duplicate_counts(
 class _WindowAttention(torch.autograd.Function):
     """Gather, then softmax attention of each chunk to the chunk before it and itself.
 
-    Inputs: ``q``, ``k``, ``v`` ``(N, d)`` with ``N = b l h`` rows (query, unit-length scaled
-    key, value); ``gather_idx`` ``(T m,)`` the row of every sorted slot and ``undo_idx``
-    ``(N r,)`` the slot of every (row, round); ``masked`` ``(T, m or 1, w)`` bool or
-    ``None``; ``codes`` the pair from :func:`_window_codes` for the duplicate correction, or
-    ``None``. Outputs:
+    Inputs: ``qk``, ``v`` ``(N, d)`` with ``N = b l h`` rows (shared query/key, value);
+    ``gather_idx`` ``(T m,)`` the row of every sorted slot and ``undo_idx`` ``(N r,)`` the
+    slot of every (row, round); ``masked`` ``(T, m or 1, w)`` bool or ``None``; ``codes`` the
+    pair from :func:`_window_codes` for the duplicate correction, or ``None``. Outputs:
     ``(T, m, d)`` attention output and ``(T, m)`` log-sum-exp of the scores.
 
     The sorted rows are gathered into a ``(3, (T + 1) m, d)`` buffer (queries, keys, values),
     each with ``m`` zero rows in front, so the key and value windows ``[chunk before, chunk]``
-    of every chunk are strided views (no copy). The softmax runs in place, with
-    ``exp(s - log N) = exp(s) / N`` for the duplicate correction. The hand-written backward
-    keeps only the sorted rows and the attention weights ``p`` (and, with dropout, the
-    dropped weights) instead of every intermediate score tensor, and returns gradients
-    through the inverse permutation of each round.
+    of every chunk are strided views (no copy). The keys are the sorted queries made unit
+    length, with the ``1/sqrt(d)`` scale folded in, computed in the buffer (no second gather).
+    The softmax runs in place, with ``exp(s - log N) = exp(s) / N`` for the duplicate
+    correction. The hand-written backward keeps only the sorted rows and the attention
+    weights ``p`` (and, with dropout, the dropped weights) instead of every intermediate score
+    tensor, takes the keys' gradient through the normalisation on the sorted rows, and
+    returns gradients through the inverse permutation of each round.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, gather_idx, undo_idx, masked, codes, n_chunks, m, dropout_p):
+    def forward(ctx, qk, v, gather_idx, undo_idx, masked, codes, n_chunks, m, dropout_p):
         ctx.set_materialize_grads(False)
-        d = q.shape[1]
+        d = qk.shape[1]
         T = gather_idx.numel() // m
         w = m if n_chunks == 1 else 2 * m
-        self_value, hard = self_mask_value(q.dtype), hard_mask_value(q.dtype)
-        with torch.autocast(q.device.type, enabled=False):
-            buf = q.new_empty(3, (T + 1) * m, d)  # sorted q, k, v, each after m zero rows
+        self_value, hard = self_mask_value(qk.dtype), hard_mask_value(qk.dtype)
+        with torch.autocast(qk.device.type, enabled=False):
+            buf = qk.new_empty(3, (T + 1) * m, d)  # sorted q, k, v, each after m zero rows
             buf[:, :m].zero_()
-            for i, rows in enumerate((q, k, v)):
-                torch.index_select(rows.to(q.dtype), 0, gather_idx, out=buf[i, m:])
+            torch.index_select(qk, 0, gather_idx, out=buf[0, m:])
+            torch.index_select(v.to(qk.dtype), 0, gather_idx, out=buf[2, m:])
+            # k = q / |q| / sqrt(d), as F.normalize does it (|q| clamped at 1e-12)
+            scale = torch.linalg.vector_norm(buf[0, m:], dim=-1, keepdim=True)
+            scale.clamp_(min=_NORM_EPS).reciprocal_().mul_(d**-0.5)  # (T m, 1)
+            torch.mul(buf[0, m:], scale, out=buf[1, m:])
             sq = buf[0, m:].view(T, m, d)
             k_win, v_win = _strided_windows(buf, T, m, d, w)
             p = torch.bmm(sq, k_win.transpose(1, 2))  # scores, (T, m, w)
@@ -278,14 +282,14 @@ class _WindowAttention(torch.autograd.Function):
             lse = (top + total.log()).squeeze(-1)  # (T, m)
             p_drop = F.dropout(p, dropout_p) if dropout_p > 0 else p
             out = torch.bmm(p_drop, v_win)  # (T, m, d)
-        ctx.save_for_backward(buf, undo_idx, p, p_drop if dropout_p > 0 else None, out)
+        ctx.save_for_backward(buf, scale, undo_idx, p, p_drop if dropout_p > 0 else None, out)
         ctx.shape = (T, m, d, w)
-        ctx.dtypes, ctx.n_rows = (q.dtype, k.dtype, v.dtype), q.shape[0]
+        ctx.dtypes, ctx.n_rows = (qk.dtype, v.dtype), qk.shape[0]
         return out, lse
 
     @staticmethod
     def backward(ctx, g_out, g_lse):
-        buf, undo_idx, p, p_drop, out = ctx.saved_tensors
+        buf, scale, undo_idx, p, p_drop, out = ctx.saved_tensors
         T, m, d, w = ctx.shape
         n = ctx.n_rows
         p_drop = p if p_drop is None else p_drop
@@ -300,24 +304,32 @@ class _WindowAttention(torch.autograd.Function):
             ds = torch.bmm(g_out, v_win.transpose(1, 2))  # (T, m, w)
             ds.mul_(p_drop).addcmul_(p, shift[..., None], value=-1)
             ds[:, :, w - m :].diagonal(dim1=-2, dim2=-1).zero_()  # the self score is constant
-            sorted_grad = torch.empty_like(out)  # (T, m, d), reused for q, k and v
-            row_grad = torch.empty_like(out).view(n, -1, d)  # (N, r, d)
+            sorted_grad = torch.empty_like(out)  # (T, m, d), reused for qk and v
             grads = []
-            for which in range(3):
-                if which == 0:  # queries: from every key of their window
-                    torch.bmm(ds, k_win, out=sorted_grad)
-                else:  # keys and values: from their own chunk and from the chunk after it
-                    weights, rhs = (ds, sq) if which == 1 else (p_drop, g_out)
-                    torch.bmm(weights[:, :, w - m :].transpose(1, 2), rhs, out=sorted_grad)
-                    if w > m:
-                        sorted_grad[:-1].baddbmm_(weights[1:, :, :m].transpose(1, 2), rhs[1:])
+            for which in (1, 2):
+                # keys (which = 1) and values: from their own chunk and the chunk after it
+                weights, rhs = (ds, sq) if which == 1 else (p_drop, g_out)
+                torch.bmm(weights[:, :, w - m :].transpose(1, 2), rhs, out=sorted_grad)
+                if w > m:
+                    sorted_grad[:-1].baddbmm_(weights[1:, :, :m].transpose(1, 2), rhs[1:])
+                if which == 1:
+                    # Through k = q * scale, scale = 1 / (sqrt(d) |q|): dq = scale * (dk -
+                    # q^ (q^ . dk)) with q^ = k sqrt(d), or scale * dk where |q| was clamped.
+                    k, dk, s = buf[1, m:].view(T, m, d), sorted_grad, scale.view(T, m, 1)
+                    along = torch.linalg.vecdot(k, dk).unsqueeze(-1).mul_(d)
+                    along.masked_fill_(s * d**0.5 >= 1 / _NORM_EPS, 0.0)  # |q| was clamped
+                    dk.addcmul_(k, along, value=-1).mul_(s)
+                    # ... plus the queries' own gradient, from every key of their window
+                    sorted_grad.baddbmm_(ds, k_win)
                 # Every round is a permutation of the rows: gather back, sum over rounds.
-                torch.index_select(
-                    sorted_grad.view(T * m, d), 0, undo_idx, out=row_grad.view(-1, d)
-                )
-                grad = row_grad.sum(dim=1) if row_grad.shape[1] > 1 else row_grad[:, 0].clone()
-                grads.append(grad.to(ctx.dtypes[which]))
+                rows = sorted_grad.view(T * m, d).index_select(0, undo_idx).view(n, -1, d)
+                grad = rows.sum(dim=1) if rows.shape[1] > 1 else rows.view(n, d)
+                grads.append(grad.to(ctx.dtypes[which - 1]))
         return (*grads, *([None] * 7))
+
+
+# The clamp of F.normalize: a query shorter than this is divided by it instead of its length.
+_NORM_EPS = 1e-12
 
 
 def _strided_windows(
@@ -436,12 +448,10 @@ def lsh_attend(
     slot_round = torch.arange(r, device=device).view(1, 1, r, 1).expand(b, h, r, l).reshape(-1)
     redo_idx = gather_idx * r + slot_round
 
-    # Keys are unit-length queries; the 1/sqrt(d) scale is folded into them.
-    k = F.normalize(qk, dim=-1) * d**-0.5
+    # The keys (unit-length queries, 1/sqrt(d) folded in) are made from the sorted queries.
     n = b * l * h
     out, lse = _WindowAttention.apply(
         qk.reshape(n, d),
-        k.reshape(n, d),
         v.reshape(n, d),
         gather_idx,
         undo_idx,
@@ -483,10 +493,10 @@ class LSHSelfAttention(nn.Module):
         bias: whether the projections have a bias.
         generator: optional ``torch.Generator`` for the rotations (tests fix it); default:
             torch's global RNG on the input's device.
-        head_chunks: compute the heads in this many groups, each checkpointed, so a
-            training step keeps one group's attention buffers at a time instead of all
-            heads' (for the longest sequences; costs one more forward of the attention).
-            A plain attribute, like ``n_hashes``.
+        head_chunks: compute the heads in this many groups, forward and backward, so a
+            training step keeps only the input for backward and one group's attention
+            buffers at a time instead of all heads' (for the longest sequences; costs one
+            more forward of the attention). A plain attribute, like ``n_hashes``.
 
     Parameters ``to_qk``, ``to_v``, ``to_out`` (each ``Linear(d_model, d_model)``) match
     those of ``FullSelfAttention(shared_qk=True)``, so state dicts load across the two.
@@ -631,12 +641,24 @@ class LSHSelfAttention(nn.Module):
         if state is not None and self.generator is not None:
             self.generator.set_state(state)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    # PreNorm hands its layer norm to this layer (see ``norm`` below).
+    accepts_norm = True
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        norm: nn.Module | None = None,
+    ) -> torch.Tensor:
         """LSH attention of every position within its buckets.
 
         Args:
             x: ``(b, l, d_model)`` input; ``l`` must be a multiple of ``bucket_size``.
             mask: optional ``(b, l)`` bool padding mask, True = real token (masks keys).
+            norm: optional position-wise module (the block's layer norm) applied to ``x``
+                first. With ``head_chunks > 1`` its output is never held whole: it is
+                computed in slabs of positions where the projections need it, in forward and
+                again in backward, so a training step keeps only ``x``.
 
         Returns:
             ``(b, l, d_model)`` output.
@@ -651,17 +673,21 @@ class LSHSelfAttention(nn.Module):
                 f"n_heads={self.n_heads}"
             )
         if self.head_chunks == 1:
-            out = self._attend(x, rotations, 0, self.n_heads, mask)
+            out = self._attend(x if norm is None else norm(x), rotations, 0, self.n_heads, mask)
         else:
-            # Heads are independent up to the output projection, so the layer is a sum of
-            # per-group terms. Each group is checkpointed: only ``x`` is kept for backward
-            # and one group's sort buffers and weights exist at a time (its forward runs
-            # again in backward; the RNG state is restored for dropout, and the rotations
-            # were drawn above, once).
-            size = self.n_heads // self.head_chunks
-            out = sum(
-                checkpoint(self._attend, x, rotations, h, h + size, mask, use_reentrant=False)
-                for h in range(0, self.n_heads, size)
+            norm_params = () if norm is None else tuple(norm.parameters())
+            out = _HeadGroups.apply(
+                x,
+                self.to_qk.weight,
+                self.to_qk.bias,
+                self.to_v.weight,
+                self.to_v.bias,
+                self.to_out.weight,
+                self,
+                rotations,
+                mask,
+                norm,
+                *norm_params,
             )
         if self.to_out.bias is not None:
             out = out + self.to_out.bias
@@ -674,25 +700,56 @@ class LSHSelfAttention(nn.Module):
         first: int,
         stop: int,
         mask: torch.Tensor | None,
+        norm: nn.Module | None = None,
     ) -> torch.Tensor:
-        """Heads ``first:stop``: their projections, attention and share of ``to_out``
-        (without its bias), ``(b, l, d_model)``."""
+        """Heads ``first:stop``: their projections (of ``norm(x)``), attention and share of
+        ``to_out`` (without its bias), ``(b, l, d_model)``."""
         b, l, _ = x.shape
-        h, d = stop - first, self.d_head
-        cols = slice(first * d, stop * d)
+        cols = slice(first * self.d_head, stop * self.d_head)
+        qk, v = self._project(x, first, stop, norm)
+        out = self._attend_heads(qk, v, rotations, first, stop, mask)  # (b, l, h, d)
+        return F.linear(out.reshape(b, l, -1), self.to_out.weight[:, cols])
 
-        def project(linear: nn.Linear) -> torch.Tensor:
-            bias = None if linear.bias is None else linear.bias[cols]
-            return F.linear(x, linear.weight[cols], bias).view(b, l, h, d)
-
-        qk, v = project(self.to_qk), project(self.to_v)
-        if rotations is None:
-            buckets = torch.zeros(b, h, self.n_hashes, l, dtype=torch.long, device=x.device)
-        elif isinstance(rotations, torch.Tensor):
-            buckets = hash_vectors(qk, rotations[first:stop])
+    def _project(
+        self, x: torch.Tensor, first: int, stop: int, norm: nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shared query/key and value of heads ``first:stop`` from ``norm(x)``, each
+        ``(b, l, h, d)``; with a ``norm``, in slabs of positions (:func:`_slab_starts`)."""
+        b, l, _ = x.shape
+        cols = slice(first * self.d_head, stop * self.d_head)
+        linears = (self.to_qk, self.to_v)
+        weights = [(m.weight[cols], None if m.bias is None else m.bias[cols]) for m in linears]
+        if norm is None:
+            outs = [F.linear(x, w, bias) for w, bias in weights]
         else:
-            buckets = hash_vectors(qk, [factor[first:stop] for factor in rotations])
-        out = lsh_attend(
+            parts: list[list[torch.Tensor]] = [[], []]
+            for _, piece in _slab_starts(x):
+                normed = norm(piece)
+                for part, (w, bias) in zip(parts, weights, strict=True):
+                    part.append(F.linear(normed, w, bias))
+            outs = [torch.cat(part, dim=1) for part in parts]
+        qk, v = (out.view(b, l, stop - first, self.d_head) for out in outs)
+        return qk, v
+
+    def _attend_heads(
+        self,
+        qk: torch.Tensor,
+        v: torch.Tensor,
+        rotations: torch.Tensor | list[torch.Tensor] | None,
+        first: int,
+        stop: int,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Hash and attend heads ``first:stop`` given their ``(b, l, h, d)`` ``qk`` and ``v``;
+        returns ``(b, l, h, d)``."""
+        b, l, h, _ = qk.shape
+        if rotations is None:
+            buckets = torch.zeros(b, h, self.n_hashes, l, dtype=torch.long, device=qk.device)
+        elif isinstance(rotations, torch.Tensor):
+            buckets = hash_vectors(qk.detach(), rotations[first:stop])
+        else:
+            buckets = hash_vectors(qk.detach(), [factor[first:stop] for factor in rotations])
+        return lsh_attend(
             qk,
             v,
             buckets,
@@ -703,8 +760,7 @@ class LSHSelfAttention(nn.Module):
             attend_across_buckets=self.attend_across_buckets or rotations is None,
             allow_duplicate_attention=self.allow_duplicate_attention,
             dropout_p=self.dropout if self.training else 0.0,
-        )  # (b, l, h, d)
-        return F.linear(out.reshape(b, l, h * d), self.to_out.weight[:, cols])
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -714,6 +770,156 @@ class LSHSelfAttention(nn.Module):
             f"allow_duplicate_attention={self.allow_duplicate_attention}, dropout={self.dropout}, "
             f"head_chunks={self.head_chunks}"
         )
+
+
+class _HeadGroups(torch.autograd.Function):
+    """LSH self-attention computed ``head_chunks`` groups of heads at a time (forward and
+    backward), keeping only the input ``x`` for backward.
+
+    ``apply(x, w_qk, b_qk, w_v, b_v, w_out, layer, rotations, mask, norm, *norm_params)``:
+    ``x`` ``(b, l, d_model)``; returns ``sum_g to_out_g(attention of group g)`` ``(b, l,
+    d_model)`` without ``to_out``'s bias, the projections reading ``norm(x)`` (``norm`` may be
+    ``None``). Heads are independent up to the output projection, so the layer is a sum over
+    groups. In backward each group's projections and attention run again (the random state
+    restored, so dropout masks repeat; the rotations were drawn once, by the caller), autograd
+    differentiates only the attention core, and the projections' and the norm's gradients are
+    written by hand, slab by slab of positions: ``d norm(x)`` accumulates in place in one
+    ``(b, l, d_model)`` buffer, which the norm's backward then overwrites with ``dx``. So no
+    full-width tensor is made per group and ``norm(x)`` is never held whole
+    (``torch.utils.checkpoint`` of each group would recompute its full-width output and
+    zero-pad its input gradient).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w_qk, b_qk, w_v, b_v, w_out, layer, rotations, mask, norm, *norm_params):
+        size = layer.n_heads // layer.head_chunks
+        groups = [(h, h + size) for h in range(0, layer.n_heads, size)]
+        keep_rng = layer.training and layer.dropout > 0
+        states = []
+        out = None
+        for first, stop in groups:
+            states.append(_rng_state(x.device) if keep_rng else None)
+            part = layer._attend(x, rotations, first, stop, mask, norm)
+            out = part if out is None else out.add_(part)
+        ctx.save_for_backward(x)
+        ctx.layer, ctx.rotations, ctx.mask, ctx.norm = layer, rotations, mask, norm
+        ctx.groups, ctx.states = groups, states
+        ctx.autocast = _autocast_state(x.device.type)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_out):
+        (x,) = ctx.saved_tensors
+        layer, norm = ctx.layer, ctx.norm
+        b, l, d_model = x.shape
+        needs = ctx.needs_input_grad
+        g2 = g_out.reshape(b * l, d_model)
+        weights = (layer.to_qk.weight, layer.to_v.weight)
+        biases = (layer.to_qk.bias, layer.to_v.bias)
+        d_w = [
+            torch.zeros_like(w) if needs[i] else None for w, i in zip(weights, (1, 3), strict=True)
+        ]
+        d_b = [
+            torch.zeros_like(bias) if bias is not None and needs[i] else None
+            for bias, i in zip(biases, (2, 4), strict=True)
+        ]
+        d_w_out = torch.zeros_like(layer.to_out.weight) if needs[5] else None
+        norm_params = list(norm.parameters()) if norm is not None else []
+        norm_needs = needs[10:]
+        # d norm(x) (d x itself without a norm), accumulated over the groups
+        d_normed = torch.zeros_like(x) if needs[0] or any(norm_needs) else None
+        device_type, autocast_on, autocast_dtype = ctx.autocast
+        with (
+            torch.random.fork_rng(devices=[x.device] if x.is_cuda else []),
+            torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on),
+        ):
+            for (first, stop), state in zip(ctx.groups, ctx.states, strict=True):
+                cols = slice(first * layer.d_head, stop * layer.d_head)
+                if state is not None:
+                    _set_rng_state(state, x.device)
+                with torch.no_grad():
+                    qk, v = layer._project(x, first, stop, norm)
+                qk, v = qk.detach().requires_grad_(), v.detach().requires_grad_()
+                with torch.enable_grad():
+                    heads = layer._attend_heads(qk, v, ctx.rotations, first, stop, ctx.mask)
+                heads2 = heads.reshape(b * l, -1)  # (b l, h d)
+                dt = heads2.dtype
+                d_heads = (g2.to(dt) @ layer.to_out.weight[:, cols].to(dt)).view_as(heads)
+                if d_w_out is not None:
+                    d_w_out[:, cols] = (g2.to(dt).t() @ heads2.detach()).to(d_w_out.dtype)
+                d_qk, d_v = torch.autograd.grad(heads, (qk, v), d_heads)
+                del heads, heads2, d_heads, qk, v
+                grads = [d_qk.reshape(b, l, -1), d_v.reshape(b, l, -1)]
+                del d_qk, d_v
+                # The projections' gradients, slab by slab of positions: their input norm(x)
+                # is recomputed per slab.
+                for start, piece in _slab_starts(x):
+                    end = start + piece.shape[1]
+                    with torch.no_grad():
+                        normed = (piece if norm is None else norm(piece)).reshape(-1, d_model)
+                    for i, grad in enumerate(grads):
+                        grad2 = grad[:, start:end].reshape(-1, grad.shape[-1])
+                        if d_w[i] is not None:
+                            d_w[i][cols] += (grad2.t() @ normed.to(grad2.dtype)).to(d_w[i].dtype)
+                        if d_b[i] is not None:
+                            d_b[i][cols] += grad2.sum(0).to(d_b[i].dtype)
+                        if d_normed is not None:
+                            w = weights[i][cols].to(x.dtype)
+                            d_normed[:, start:end] += grad[:, start:end].to(x.dtype) @ w
+                del grads
+            norm_grads: list[torch.Tensor | None] = [None] * len(norm_params)
+            wanted = [j for j, need in enumerate(norm_needs) if need]
+            if norm is not None and d_normed is not None:
+                # d x: the norm's backward, slab by slab, written over d norm(x).
+                for start, piece in _slab_starts(x):
+                    end = start + piece.shape[1]
+                    piece = piece.detach().requires_grad_()
+                    with torch.enable_grad():
+                        normed = norm(piece)
+                    grads = torch.autograd.grad(
+                        normed,
+                        [piece, *(norm_params[j] for j in wanted)],
+                        d_normed[:, start:end],
+                        allow_unused=True,
+                    )
+                    d_normed[:, start:end] = grads[0]
+                    for j, grad in zip(wanted, grads[1:], strict=True):
+                        if grad is not None:
+                            prev = norm_grads[j]
+                            norm_grads[j] = grad if prev is None else prev + grad
+        d_x = d_normed if needs[0] else None
+        return d_x, d_w[0], d_b[0], d_w[1], d_b[1], d_w_out, None, None, None, None, *norm_grads
+
+
+# Positions per slab of the slab-wise projections: about 4 Mi elements of ``x`` at a time.
+_SLAB_ELEMENTS = 1 << 22
+
+
+def _slab_starts(x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    """``(start, x[:, start : start + n])`` over the positions of ``x`` ``(b, l, d)``."""
+    b, l, d = x.shape
+    n = max(1, _SLAB_ELEMENTS // max(1, b * d))
+    return [(start, x[:, start : start + n]) for start in range(0, l, n)]
+
+
+def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def _autocast_state(device_type: str) -> tuple[str, bool, torch.dtype]:
+    return (
+        device_type,
+        torch.is_autocast_enabled(device_type),
+        torch.get_autocast_dtype(device_type),
+    )
 
 
 def get_rng_states(module: nn.Module) -> list[torch.Tensor | None]:

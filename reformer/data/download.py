@@ -15,13 +15,14 @@ import os
 import re
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from .manifest import DataIntegrityError
 
-__all__ = ["CHECKSUM_ALGORITHMS", "as_url", "download", "parse_checksum"]
+__all__ = ["CHECKSUM_ALGORITHMS", "as_url", "download", "expected_size", "parse_checksum"]
 
 #: The checksum algorithms a pin may name, with the length of their hex digest.
 CHECKSUM_ALGORITHMS = {"sha256": 64, "md5": 32}
@@ -78,6 +79,38 @@ def as_url(url: str) -> str:
     return Path(url).expanduser().resolve().as_uri()
 
 
+def expected_size(response: Any, url: str) -> int | None:
+    """Bytes the source promises (``None``: unknown), for the progress bar and the
+    truncation check.
+
+    The ``Content-Length`` header when the response has one (HTTP servers usually; urllib
+    also sets it for ``file://``), else, for a ``file://`` URL, the size of that file.
+
+    Args:
+        response: what :func:`urllib.request.urlopen` returned (its ``headers``).
+        url: the URL it was opened with (``file://``, ``http(s)://``).
+
+    Example:
+        >>> import email.message, pathlib, tempfile, types
+        >>> bare = types.SimpleNamespace(headers=email.message.Message())
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     src = pathlib.Path(d) / "a.bin"
+        ...     _ = src.write_bytes(b"abcd")
+        ...     expected_size(bare, src.as_uri()), expected_size(bare, "http://example.org/a")
+        (4, None)
+    """
+    length = (response.headers.get("Content-Length") or "").strip()
+    if length.isdigit():
+        return int(length)
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        try:
+            return os.stat(urllib.request.url2pathname(parsed.path)).st_size
+        except OSError:
+            return None
+    return None
+
+
 def download(
     url: str, dest: str | os.PathLike, checksum: str, *, progress: bool = True
 ) -> tuple[Path, str]:
@@ -85,16 +118,18 @@ def download(
 
     The bytes go to a temporary file beside ``dest`` (``.<name>.*.part``) and are hashed
     (with the pinned algorithm, and with sha256 for the record) as they arrive. The file is
-    renamed to ``dest`` only after the byte count (when the server sends a
-    ``Content-Length``) and the checksum are right. On any failure, interruption included,
-    the temporary file is removed, so ``dest`` is either absent, unchanged, or complete and
-    verified.
+    renamed to ``dest`` only after the byte count (when :func:`expected_size` knows it: a
+    ``Content-Length`` or a local file's size) and the checksum are right. On any failure,
+    interruption included, the temporary file is removed, so ``dest`` is either absent,
+    unchanged, or complete and verified.
 
     Args:
         url: ``http(s)://``, ``file://`` URL or a local path.
         dest: where the verified file goes (its directory is created).
         checksum: the pin, see :func:`parse_checksum`.
-        progress: show a tqdm progress bar (stderr).
+        progress: show a tqdm progress bar (stderr): bytes against the total of
+            :func:`expected_size` with a percentage, or a plain byte counter when the
+            total is unknown (an HTTP response without ``Content-Length``).
 
     Returns:
         ``(dest, sha256 hex of the file)``: the sha256 even when the pin is md5, so the
@@ -134,8 +169,7 @@ def download(
         pinned, sha = hashlib.new(algo), hashlib.sha256()
         received = 0
         with response, out:
-            length = response.headers.get("Content-Length")
-            expected_bytes = int(length) if length and length.isdigit() else None
+            expected_bytes = expected_size(response, as_url(url))
             bar = tqdm(
                 total=expected_bytes,
                 unit="B",
@@ -159,6 +193,9 @@ def download(
                         f"{url}: download interrupted after {received} bytes "
                         f"({type(exc).__name__}: {exc}); nothing was kept"
                     ) from None
+                # tqdm redraws at most every 0.1 s: a fast (local) copy would otherwise
+                # leave the first frame, "0%", as the last one a log shows.
+                bar.refresh()
             out.flush()
             os.fsync(out.fileno())
         # A server that closes early is not an error to urllib: compare with what it promised.
