@@ -59,10 +59,12 @@ DEFAULTS: dict[str, Any] = {
     "memory_guard_gb": 12.0,  # a configuration may grow by at most this (protects the machine)
     "timing": {
         "warmup": 1,  # untimed steps first; the peak-RSS counter is reset after them
-        "repeats": 3,  # wanted uncontended timed samples
+        # Medians of several samples: the peers' step times vary by up to 2x from sample to
+        # sample on a shared 2-core machine, ours less.
+        "repeats": 5,  # wanted uncontended timed samples
         "min_repeats": 1,  # taken whatever the budget
-        "max_repeats": 3,  # most samples, contended ones included
-        "budget_s": 4.0,  # timed samples stop once this is spent (after min_repeats)
+        "max_repeats": 9,  # most samples, contended ones included
+        "budget_s": 6.0,  # timed samples stop once this is spent (after min_repeats)
         "long_step_s": 1.5,  # a warm-up step longer than this is kept as the first sample
         # Before each sample, wait up to quiet_wait_s for other processes to leave the CPU
         # idle; all waits of the stage together stop at quiet_budget_s.
@@ -116,8 +118,9 @@ DEFAULTS: dict[str, Any] = {
         "memory_limit_gb": 16.0,  # decimal GB: 16e9 bytes of process RSS, libraries included
         # A try that takes longer is stopped (it counts as not fitting), and one predicted
         # to (2.2x the last) is not started: on 2 cores time, not memory, may end the search.
-        # 262,144 tokens took 171 s on 2 cores; a 1M-token try ran 462 s, then out of memory.
-        "cap_s": 240.0,
+        # 1,048,576 tokens took 681 s on 2 cores (13.2 GB peak); a try predicted over the cap
+        # (2,097,152) is not started.
+        "cap_s": 1200.0,
         "vocab_size": 256,
         "d_model": 256,
         "n_layers": 6,

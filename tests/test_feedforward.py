@@ -116,7 +116,8 @@ def test_norm_handed_to_the_layer_equals_norm_applied_before(chunks, grad):
     if grad:
         g = torch.randn_like(out)
         for a, b in zip(
-            torch.autograd.grad(out, params, g), torch.autograd.grad(reference, params, g),
+            torch.autograd.grad(out, params, g),
+            torch.autograd.grad(reference, params, g),
             strict=True,
         ):
             assert (a - b).abs().max() < 1e-12
