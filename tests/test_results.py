@@ -56,12 +56,24 @@ def test_benchmark_headline_rows_come_from_the_targets(project: Path) -> None:
             "passed": True,
         },
         "unknown": {"description": "not measured", "threshold": 2.0, "passed": None},
+        "bounded": {
+            "description": "every cell",
+            "threshold": 1.5,
+            "worst_speedup": 1.6,
+            "entries": [{"speedup": 1.6, "passed": True}, {"speedup_lower_bound": 1.2}],
+            "passed": False,
+        },
     }
     (project / "metrics" / "benchmark.json").write_text(json.dumps({"targets": targets}))
     rows = [r for r in render_results(project).splitlines() if r.startswith("| ")]
     assert "| faster than peers | 1.23 | 1.50 | no |" in rows
     assert "| long step | 1,048,576 | 1,000,000 | yes |" in rows
     assert "| not measured | — | 2.00 | — |" in rows
+    # a cell whose baseline was over the time cap explains an unmet target above threshold
+    assert (
+        "| every cell | 1.60 (1 cell(s) unmeasured: baseline over the time cap) | 1.50 | no |"
+        in rows
+    )
 
 
 def test_update_readme_replaces_only_the_section(project: Path) -> None:
