@@ -32,6 +32,11 @@ from benchmarks.speed import reversible_lsh_lm
 from reformer import LSHSelfAttention
 from reformer.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
 
+# Below this growth exponent the peak is mostly fixed cost and not worth extrapolating.
+_MIN_GROWTH_EXPONENT = 0.1
+# exp(60) ~ 1e26 tokens: far past anything measurable, and safely inside a float.
+_MAX_LOG_LENGTH = 60.0
+
 
 def try_length(
     length: int,
@@ -204,21 +209,30 @@ def search(
         "tries": tries,
         "stopped": stopped,
         "limited_by": limited_by,
-        "projected_longest": _project(tries, memory_limit_bytes),
+        "projected_longest": projected_length(tries, memory_limit_bytes),
     }
 
 
-def _project(tries: list[dict[str, Any]], limit: int) -> int | None:
+def projected_length(tries: list[dict[str, Any]], limit: int) -> int | None:
     """Length at which the peak RSS of the last two fitting tries, extrapolated as
-    ``a * length ** k``, reaches ``limit`` (``None`` with fewer than two)."""
+    ``a * length ** k``, reaches ``limit``.
+
+    ``None`` with fewer than two fitting tries, or when the peak grew so little between
+    them (``k < 0.1``, as at short lengths where the interpreter's fixed memory dominates)
+    that the power law says nothing about where the limit lies.
+    """
     ok = [t for t in tries if t.get("status") == "ok" and t.get("fits")]
     if len(ok) < 2:
         return None
     (l1, m1), (l2, m2) = [(t["length"], t["peak_rss_bytes"]) for t in ok[-2:]]
-    if m2 <= m1:
+    if m2 <= m1 or l2 <= l1 or limit <= m2:
         return None
     k = math.log(m2 / m1) / math.log(l2 / l1)
-    return int(l2 * (limit / m2) ** (1 / k))
+    if k < _MIN_GROWTH_EXPONENT:
+        return None
+    # In log space: a ratio such as (limit / m2) ** (1 / k) overflows a float for small k.
+    log_length = math.log(l2) + math.log(limit / m2) / k
+    return int(math.exp(log_length)) if log_length < _MAX_LOG_LENGTH else None
 
 
 def _short(result: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import pipelines.benchmark as bench  # noqa: E402
+from benchmarks.longest import projected_length  # noqa: E402
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -90,6 +91,33 @@ def test_run_isolated_reports_errors_and_memory_failures():
 
 
 # ----------------------------------------------------------------------------- targets
+
+
+def _fit(length: int, peak: float) -> dict:
+    return {"status": "ok", "fits": True, "length": length, "peak_rss_bytes": peak}
+
+
+def test_projected_length_follows_the_power_law():
+    # Peak x4 per doubling is k = 2; 16e9 / 4e9 = 4 more memory is sqrt(4) = 2x the length.
+    tries = [_fit(1000, 1e9), _fit(2000, 4e9), {"status": "timeout", "length": 4000}]
+    assert projected_length(tries, int(16e9)) == pytest.approx(4000, abs=1)
+    # Linear growth: 4x the memory is 4x the length.
+    assert projected_length([_fit(1000, 1e9), _fit(2000, 2e9)], int(8e9)) == pytest.approx(
+        8000, abs=1
+    )
+
+
+@pytest.mark.parametrize(
+    "tries",
+    [
+        [_fit(1000, 1e9)],  # one point
+        [_fit(1000, 2e9), _fit(2000, 1e9)],  # peak fell
+        [_fit(512, 0.2900e9), _fit(1024, 0.2901e9)],  # fixed cost only: once overflowed
+        [_fit(1000, 1e9), _fit(2000, 17e9)],  # already past the limit
+    ],
+)
+def test_projected_length_is_none_when_the_points_say_nothing(tries):
+    assert projected_length(tries, int(16e9)) is None
 
 
 def _att(impl, r, length, t, mem=100.0):
