@@ -117,14 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         results[label] = round(m[metric], DIGITS)
         print(f"evaluate {name}: {label:>5} {metric} {results[label]:.4f}", flush=True)
 
-    final_loss = saved.get("final_train_loss")
-    metrics = {
-        metric: results,
-        "train_steps": int(saved["step"]),
-        "final_train_loss": None
-        if final_loss is None or math.isnan(final_loss)
-        else round(float(final_loss), DIGITS),
-    }
+    metrics = {metric: results, **_training_fields(saved)}
     atomic_write_json(root / "metrics" / f"{name}.json", metrics)
 
     tracker = resume_run(ref, root, params.tracking.init_timeout_s)
@@ -140,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     return 0
+
+
+def _training_fields(saved: dict) -> dict[str, int | float | None]:
+    """The checkpoint's step count and last training loss (``None`` if missing or NaN)."""
+    final_loss = saved.get("final_train_loss")
+    return {
+        "train_steps": int(saved["step"]),
+        "final_train_loss": None
+        if final_loss is None or math.isnan(final_loss)
+        else round(float(final_loss), DIGITS),
+    }
 
 
 def _evaluate_translation(
@@ -194,15 +198,7 @@ def _evaluate_translation(
             f"({scores['n_sentences']} sentences)",
             flush=True,
         )
-    final_loss = saved.get("final_train_loss")
-    metrics = {
-        "bleu": bleu,
-        "sacrebleu_signature": signature,
-        "train_steps": int(saved["step"]),
-        "final_train_loss": None
-        if final_loss is None or math.isnan(final_loss)
-        else round(float(final_loss), DIGITS),
-    }
+    metrics = {"bleu": bleu, "sacrebleu_signature": signature, **_training_fields(saved)}
     atomic_write_json(root / "metrics" / f"{name}.json", metrics)
     tracker = resume_run(ref, root, params.tracking.init_timeout_s)
     # The paper's numbers (beam search) under plain keys, as report/claims.yaml reads them.

@@ -44,8 +44,7 @@ same property. In float64 the gradients match ordinary residual code to ~1e-15 (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -53,6 +52,14 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from reformer.memory import count_held
+from reformer.recompute import (
+    AutocastState,
+    capture_rng,
+    cuda_devices,
+    module_generators,
+    replaying,
+    restore_rng,
+)
 
 
 class ReversibleBlock(nn.Module):
@@ -99,43 +106,6 @@ class ReversibleBlock(nn.Module):
         x2 = y2 - self.g(y1)
         x1 = y1 - self.f(x2, **f_kwargs)
         return x1, x2
-
-
-# --------------------------------------------------------------------------- random state
-
-
-@dataclass
-class _RngState:
-    cpu: Tensor
-    cuda: list[tuple[torch.device, Tensor]] = field(default_factory=list)
-    generators: list[tuple[torch.Generator, Tensor]] = field(default_factory=list)
-
-
-def _module_generators(modules: Iterable[nn.Module]) -> list[torch.Generator]:
-    """The distinct ``torch.Generator`` objects held as ``.generator`` by any sub-module."""
-    found: dict[int, torch.Generator] = {}
-    for module in modules:
-        for sub in module.modules():
-            gen = getattr(sub, "generator", None)
-            if isinstance(gen, torch.Generator):
-                found[id(gen)] = gen
-    return list(found.values())
-
-
-def _capture(devices: Sequence[torch.device], generators: Sequence[torch.Generator]) -> _RngState:
-    return _RngState(
-        cpu=torch.get_rng_state(),
-        cuda=[(d, torch.cuda.get_rng_state(d)) for d in devices],
-        generators=[(g, g.get_state()) for g in generators],
-    )
-
-
-def _restore(state: _RngState) -> None:
-    torch.set_rng_state(state.cpu)
-    for device, cuda_state in state.cuda:
-        torch.cuda.set_rng_state(cuda_state, device)
-    for gen, gen_state in state.generators:
-        gen.set_state(gen_state)
 
 
 # --------------------------------------------------------------------------- autograd
@@ -203,16 +173,12 @@ class _ReversibleBlockFunction(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         n_kw = len(tensor_names)
         kwargs = {**plain_kwargs, **dict(zip(tensor_names, tensors[:n_kw], strict=True))}
-        devices = [x1.device] if x1.is_cuda else []
-        generators = _module_generators([block])
-        ctx.autocast = (
-            x1.device.type,
-            torch.is_autocast_enabled(x1.device.type),
-            torch.get_autocast_dtype(x1.device.type),
-        )
-        f_state = _capture(devices, generators)
+        devices = cuda_devices(x1)
+        generators = module_generators([block])
+        ctx.autocast = AutocastState.capture(x1.device.type)
+        f_state = capture_rng(devices, generators)
         y1 = x1 + block.f(x2, **kwargs)
-        g_state = _capture(devices, generators)
+        g_state = capture_rng(devices, generators)
         y2 = x2 + block.g(y1)
         ctx.block, ctx.outputs, ctx.below = block, outputs, below
         ctx.states, ctx.devices, ctx.generators = (f_state, g_state), devices, generators
@@ -244,15 +210,12 @@ class _ReversibleBlockFunction(torch.autograd.Function):
         dy1 = dy1 if dy1 is not None else torch.zeros_like(y1)
         dy2 = dy2 if dy2 is not None else torch.zeros_like(y2)
         f_state, g_state = ctx.states
+        # fork_rng covers the global streams only; explicit generators are put back by hand.
         generator_states = [(g, g.get_state()) for g in ctx.generators]
-        device_type, autocast_on, autocast_dtype = ctx.autocast
-        with (
-            torch.random.fork_rng(devices=ctx.devices),
-            torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on),
-        ):
+        with replaying(ctx.devices, ctx.autocast):
             # G: Y2 = X2 + G(Y1)  ->  X2 = Y2 - G(Y1); dL/dY1 += (dG/dY1)^T dL/dY2.
             y1 = y1.detach().requires_grad_(True)
-            _restore(g_state)
+            restore_rng(g_state)
             with torch.enable_grad():
                 g_out = block.g(y1)
             grads = torch.autograd.grad(g_out, [y1, *g_params], dy2, allow_unused=True)
@@ -264,7 +227,7 @@ class _ReversibleBlockFunction(torch.autograd.Function):
             del y2, g_out, grads, dy1
             # F: Y1 = X1 + F(X2)  ->  X1 = Y1 - F(X2); dL/dX2 = dL/dY2 + (dF/dX2)^T dL/dY1.
             x2 = x2.detach().requires_grad_(True)
-            _restore(f_state)
+            restore_rng(f_state)
             with torch.enable_grad():
                 f_out = block.f(x2, **kwargs)
             inputs = [x2, *f_params, *kw_grad_inputs]
@@ -283,7 +246,7 @@ class _ReversibleBlockFunction(torch.autograd.Function):
                 # F's last operation keeps its output for backward (e.g. tanh): run F again,
                 # without reusing its output, here and for this block from now on.
                 block.reuse_f_output = False
-                _restore(f_state)
+                restore_rng(f_state)
                 with torch.enable_grad():
                     f_out = block.f(x2, **kwargs)
                 grads = torch.autograd.grad(f_out, inputs, dx1, allow_unused=True)

@@ -75,6 +75,7 @@ from reformer.attention.masks import (
     hard_mask_value,
     self_mask_value,
 )
+from reformer.recompute import AutocastState, capture_rng, cuda_devices, replaying, restore_rng
 
 # Positions hashed at once: bounds the ``(b, h, r, slice, n_buckets / 2)`` projection that
 # the argmax reads (64 Mi elements, 256 MiB in float32), so long sequences with many buckets
@@ -798,13 +799,13 @@ class _HeadGroups(torch.autograd.Function):
         states = []
         out = None
         for first, stop in groups:
-            states.append(_rng_state(x.device) if keep_rng else None)
+            states.append(capture_rng(cuda_devices(x)) if keep_rng else None)
             part = layer._attend(x, rotations, first, stop, mask, norm)
             out = part if out is None else out.add_(part)
         ctx.save_for_backward(x)
         ctx.layer, ctx.rotations, ctx.mask, ctx.norm = layer, rotations, mask, norm
         ctx.groups, ctx.states = groups, states
-        ctx.autocast = _autocast_state(x.device.type)
+        ctx.autocast = AutocastState.capture(x.device.type)
         return out
 
     @staticmethod
@@ -829,15 +830,11 @@ class _HeadGroups(torch.autograd.Function):
         norm_needs = needs[10:]
         # d norm(x) (d x itself without a norm), accumulated over the groups
         d_normed = torch.zeros_like(x) if needs[0] or any(norm_needs) else None
-        device_type, autocast_on, autocast_dtype = ctx.autocast
-        with (
-            torch.random.fork_rng(devices=[x.device] if x.is_cuda else []),
-            torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on),
-        ):
+        with replaying(cuda_devices(x), ctx.autocast):
             for (first, stop), state in zip(ctx.groups, ctx.states, strict=True):
                 cols = slice(first * layer.d_head, stop * layer.d_head)
                 if state is not None:
-                    _set_rng_state(state, x.device)
+                    restore_rng(state)
                 with torch.no_grad():
                     qk, v = layer._project(x, first, stop, norm)
                 qk, v = qk.detach().requires_grad_(), v.detach().requires_grad_()
@@ -901,25 +898,6 @@ def _slab_starts(x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
     b, l, d = x.shape
     n = max(1, _SLAB_ELEMENTS // max(1, b * d))
     return [(start, x[:, start : start + n]) for start in range(0, l, n)]
-
-
-def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
-
-
-def _autocast_state(device_type: str) -> tuple[str, bool, torch.dtype]:
-    return (
-        device_type,
-        torch.is_autocast_enabled(device_type),
-        torch.get_autocast_dtype(device_type),
-    )
 
 
 def get_rng_states(module: nn.Module) -> list[torch.Tensor | None]:
