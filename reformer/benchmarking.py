@@ -420,6 +420,52 @@ def measure_steps(
     }
 
 
+def pool_measurements(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One measurement from several processes' :func:`measure_steps` of the same step.
+
+    On a shared machine a whole process can run 20% fast or slow (where its memory lands,
+    what its neighbours do), so one process decides a short configuration's median. Pooling
+    the samples of processes run at different times makes that median less a matter of luck.
+    The samples are pooled (uncontended ones if any), the memory samples too, and the counts
+    added; the other fields come from the first result.
+
+    Args:
+        results: one or more :func:`measure_steps` results, each with its ``samples``.
+
+    Returns:
+        A result of the same form, with ``processes`` set to ``len(results)``.
+
+    Raises:
+        ValueError: when ``results`` is empty.
+
+    Example:
+        >>> def run(*walls):
+        ...     samples = [{"wall": w, "cpu": w, "contended": False} for w in walls]
+        ...     return {"samples": samples, "n_contended": 0, "n_samples": len(walls),
+        ...             "warmup_s": [1.0], "quiet_waited_s": 0.5, "peak_rss_bytes": None}
+        >>> pool_measurements([run(1.0, 2.0), run(4.0)])["time_s"]["median"]
+        2.0
+    """
+    if not results:
+        raise ValueError("results=[] is not allowed: give at least one measurement")
+    samples = [s for r in results for s in r["samples"]]
+    use = [s for s in samples if not s["contended"]] or samples
+    memory = [r["peak_rss_bytes"] for r in results if r.get("peak_rss_bytes")]
+    return {
+        **results[0],
+        "time_s": summarize([s["wall"] for s in use]),
+        "cpu_s": summarize([s["cpu"] for s in use]),
+        "peak_rss_bytes": summarize([v for m in memory for v in m["samples"]]) if memory else None,
+        "warmup_s": [w for r in results for w in r["warmup_s"]],
+        "n_contended": sum(r["n_contended"] for r in results),
+        "n_samples": sum(r["n_samples"] for r in results),
+        "over_cap": any(r.get("over_cap") for r in results),
+        "quiet_waited_s": sum(r["quiet_waited_s"] for r in results),
+        "samples": samples,
+        "processes": len(results),
+    }
+
+
 def limit_memory(extra_bytes: int | None) -> int | None:
     """Cap this process's address space at its current size plus ``extra_bytes``.
 

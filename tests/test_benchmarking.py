@@ -18,6 +18,7 @@ from reformer.benchmarking import (
     PeakRSS,
     is_out_of_memory,
     measure_steps,
+    pool_measurements,
     run_isolated,
     summarize,
 )
@@ -118,6 +119,40 @@ def test_projected_length_follows_the_power_law():
 )
 def test_projected_length_is_none_when_the_points_say_nothing(tries):
     assert projected_length(tries, int(16e9)) is None
+
+
+def _process(walls, contended=(), peak=None, over_cap=False):
+    samples = [{"wall": w, "cpu": 2 * w, "contended": i in contended} for i, w in enumerate(walls)]
+    return {
+        "status": "ok",
+        "samples": samples,
+        "n_contended": len(contended),
+        "n_samples": len(walls),
+        "warmup_s": [9.0],
+        "quiet_waited_s": 0.25,
+        "over_cap": over_cap,
+        "peak_rss_bytes": None if peak is None else {"samples": peak},
+        "saved_bytes": 123,
+    }
+
+
+def test_pool_measurements_pools_uncontended_samples_of_every_process():
+    pooled = pool_measurements(
+        [_process([0.3, 0.1, 5.0], contended={2}, peak=[10.0]), _process([0.2, 0.4], peak=[30.0])]
+    )
+    # Uncontended walls 0.3, 0.1, 0.2, 0.4: median (0.2 + 0.3) / 2.
+    assert pooled["time_s"]["median"] == pytest.approx(0.25)
+    assert (pooled["time_s"]["min"], pooled["time_s"]["max"]) == (0.1, 0.4)
+    assert pooled["cpu_s"]["median"] == pytest.approx(0.5)
+    assert pooled["peak_rss_bytes"]["median"] == 20.0 and pooled["peak_rss_bytes"]["max"] == 30.0
+    assert (pooled["n_samples"], pooled["n_contended"], pooled["processes"]) == (5, 1, 2)
+    assert pooled["warmup_s"] == [9.0, 9.0] and pooled["quiet_waited_s"] == 0.5
+    assert pooled["saved_bytes"] == 123 and not pooled["over_cap"]
+    # Every sample contended: all of them count.
+    every = pool_measurements([_process([1.0, 3.0], contended={0, 1})])
+    assert every["time_s"]["median"] == 2.0 and every["peak_rss_bytes"] is None
+    with pytest.raises(ValueError, match="results"):
+        pool_measurements([])
 
 
 def _att(impl, r, length, t, mem=100.0):
@@ -324,6 +359,9 @@ def test_quick_stage_end_to_end(tmp_path):
         # Tiny shapes grow the RSS by less than the page-level noise of the "before"
         # reading (glibc may return a few pages during the step): allow 1 MiB below zero.
         assert e["saved_bytes"] > 0 and e["peak_rss_bytes"]["median"] >= -(1 << 20)
+        # Tiny steps are short, so each was measured in two processes (one sample each;
+        # the median uses the uncontended ones where there are any).
+        assert e["processes"] == 2 and e["n_samples"] == 2 and 1 <= t["n"] <= 2
     # Peers installed in this environment are measured; missing ones are "skipped".
     for e in att:
         if e["implementation"] in bench.PEER_NAMES:

@@ -283,29 +283,31 @@ class _WindowAttention(torch.autograd.Function):
             lse = (top + total.log()).squeeze(-1)  # (T, m)
             p_drop = F.dropout(p, dropout_p) if dropout_p > 0 else p
             out = torch.bmm(p_drop, v_win)  # (T, m, d)
-        ctx.save_for_backward(buf, scale, undo_idx, p, p_drop if dropout_p > 0 else None, out)
+        ctx.save_for_backward(buf, scale, undo_idx, p, p_drop if dropout_p > 0 else None)
         ctx.shape = (T, m, d, w)
         ctx.dtypes, ctx.n_rows = (qk.dtype, v.dtype), qk.shape[0]
         return out, lse
 
     @staticmethod
     def backward(ctx, g_out, g_lse):
-        buf, scale, undo_idx, p, p_drop, out = ctx.saved_tensors
+        buf, scale, undo_idx, p, p_drop = ctx.saved_tensors
         T, m, d, w = ctx.shape
         n = ctx.n_rows
         p_drop = p if p_drop is None else p_drop
         with torch.autocast(buf.device.type, enabled=False):
-            g_out = torch.zeros_like(out) if g_out is None else g_out.to(buf.dtype).contiguous()
             sq = buf[0, m:].view(T, m, d)
+            g_out = sq.new_zeros(T, m, d) if g_out is None else g_out.to(buf.dtype).contiguous()
             k_win, v_win = _strided_windows(buf, T, m, d, w)
-            # d scores = p_drop * (g_out . v) - p * (delta - g_lse), delta = rowsum(g_out * out)
-            shift = (g_out * out).sum(dim=-1)
+            # d scores = p_drop * (g_out . v) - p * (delta - g_lse), where delta =
+            # rowsum(g_out * out) = rowsum(p_drop * (g_out . v)) since out = p_drop @ v: the
+            # row sum of the first term, so the output need not be kept for backward.
+            ds = torch.bmm(g_out, v_win.transpose(1, 2)).mul_(p_drop)  # (T, m, w)
+            shift = ds.sum(dim=-1, keepdim=True)
             if g_lse is not None:
-                shift = shift - g_lse.to(buf.dtype)
-            ds = torch.bmm(g_out, v_win.transpose(1, 2))  # (T, m, w)
-            ds.mul_(p_drop).addcmul_(p, shift[..., None], value=-1)
+                shift.sub_(g_lse.to(buf.dtype)[..., None])
+            ds.addcmul_(p, shift, value=-1)
             ds[:, :, w - m :].diagonal(dim1=-2, dim2=-1).zero_()  # the self score is constant
-            sorted_grad = torch.empty_like(out)  # (T, m, d), reused for qk and v
+            sorted_grad = torch.empty_like(g_out)  # (T, m, d), reused for qk and v
             grads = []
             for which in (1, 2):
                 # keys (which = 1) and values: from their own chunk and the chunk after it
