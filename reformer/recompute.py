@@ -74,6 +74,7 @@ class AutocastState:
 
     @classmethod
     def capture(cls, device_type: str) -> AutocastState:
+        """The autocast setting now in force for ``device_type`` (``"cpu"``, ``"cuda"``)."""
         return cls(
             device_type,
             torch.is_autocast_enabled(device_type),

@@ -90,3 +90,51 @@ def test_push_pull_round_trip_of_stage_outputs(dvc_repo: Path):
     assert {p: p.read_bytes() for p in expected} == expected
     assert "in sync" in run([*DVC, "status", "--cloud"], repo)
     assert "up to date" in run([*DVC, "status"], repo).lower()
+
+
+def _reformer_imports(path: Path) -> set[str]:
+    """Dotted names of the ``reformer.*`` submodules that ``path`` imports."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("reformer."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("reformer.")}
+    return found
+
+
+def _module_file(name: str) -> Path:
+    """``reformer.a.b`` -> reformer/a/b.py or reformer/a/b/__init__.py."""
+    base = REPO_ROOT.joinpath(*name.split("."))
+    return base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+
+
+def test_stage_deps_cover_every_reformer_module_they_import():
+    """A stage that depends on a ``reformer`` module depends on what that module imports, so
+    a change to a helper (say the reversible layers' random-state module) reruns the stage.
+    (``from reformer import x`` is not followed: it names the package, not a module.)"""
+    import yaml
+
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    problems = []
+    for name, stage in stages.items():
+        spec = stage.get("do", stage)
+        deps = [str(d).split("#")[0].strip() for d in spec.get("deps", [])]
+        covered = [REPO_ROOT / d for d in deps if d.startswith(("reformer", "pipelines", "bench"))]
+
+        todo = [p for c in covered for p in ([c] if c.is_file() else sorted(c.rglob("*.py")))]
+        seen: set[Path] = set()
+        while todo:
+            path = todo.pop()
+            if path in seen or path.suffix != ".py":
+                continue
+            seen.add(path)
+            for module in _reformer_imports(path):
+                target = _module_file(module)
+                if not any(target == c or c in target.parents for c in covered):
+                    problems.append(f"{name}: {path.relative_to(REPO_ROOT)} imports {module}")
+                todo.append(target)
+    assert not problems, "stage deps miss imported modules:\n" + "\n".join(sorted(set(problems)))
