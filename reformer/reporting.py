@@ -1210,16 +1210,25 @@ def benchmark_targets(bench: Mapping[str, Any]) -> list[dict[str, str]]:
         keys = ("worst_speedup", "speedup_at_length", "ratio", "longest", "value")
         measured = next((t[k] for k in keys if k in t), None)
         # Cells where the baseline was over the time cap give only a bound, so a target can
-        # be unmet with every measured cell above its threshold: say so.
+        # be unmet with every measured cell above its threshold; cells where every peer ran
+        # out of memory have no ratio at all: say so.
         entries = t.get("entries")
         bounded = [
             e
             for e in (entries if isinstance(entries, list) else [])
             if isinstance(e, Mapping) and "speedup_lower_bound" in e
         ]
-        note = (
-            f" ({len(bounded)} cell(s) unmeasured: baseline over the time cap)" if bounded else ""
-        )
+        out_of_memory = [
+            e
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, Mapping) and e.get("peer") == "(out of memory)"
+        ]
+        notes = []
+        if bounded:
+            notes.append(f"{len(bounded)} cell(s) unmeasured: baseline over the time cap")
+        if out_of_memory:
+            notes.append(f"{len(out_of_memory)} cell(s) where every peer ran out of memory")
+        note = f" ({'; '.join(notes)})" if notes else ""
         rows.append(
             {
                 "target": str(t.get("description", name)),

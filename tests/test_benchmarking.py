@@ -195,6 +195,53 @@ def test_peer_target_uses_the_faster_peer_and_memory():
     assert out["passed"] is False and out["worst_speedup"] == pytest.approx(2.0)
 
 
+def test_peer_target_passes_a_cell_where_every_peer_ran_out_of_memory():
+    t = dict(bench.DEFAULTS["targets"], memory_slack_mb=0.0)
+
+    def oom(impl):
+        return {
+            "implementation": impl,
+            "n_hashes": 8,
+            "length": 65536,
+            "status": "out of memory",
+            "reason": "RuntimeError: can't allocate memory",
+        }
+
+    results = [
+        _att("lsh", 8, 65536, 20.0, mem=3e9),
+        oom("reformer_pytorch"),
+        oom("hf_transformers"),
+        _att("lsh", 4, 65536, 8.0),
+        oom("reformer_pytorch") | {"n_hashes": 4},
+        {"implementation": "hf_transformers", "n_hashes": 4, "length": 65536, "status": "error"},
+    ]
+    out = bench.target_lsh_vs_peers({"settings": {"cap_s": 45.0}, "results": results}, t)
+    rows = {e["n_hashes"]: e for e in out["entries"]}
+    assert rows[8]["peer"] == "(out of memory)" and rows[8]["passed"] is True
+    assert rows[8]["ours_peak_bytes"] == 3e9 and "speedup" not in rows[8]
+    # One peer failed for another reason: nothing is shown for that cell.
+    assert rows[4]["passed"] is None and rows[4]["reason"] == "no peer measured"
+    assert out["passed"] is True
+    views = bench.report_views(
+        {
+            "attention": {
+                "settings": {"lengths": [65536], "tokens_per_step": 65536, "n_hashes": [8, 4]},
+                "results": [dict(r, tokens=65536) for r in results],
+            }
+        }
+    )
+    assert views["peer_table"] == [
+        {
+            "length": 65536,
+            "rounds": 8,
+            "ours (s)": 20.0,
+            "reformer-pytorch (s)": "out of memory",
+            "HF transformers (s)": "out of memory",
+            "speedup": "—",
+        }
+    ]
+
+
 def test_report_views_scale_to_fixed_tokens_and_pick_the_faster_peer():
     def att(impl, r, length, t, tokens):
         return dict(_att(impl, r, length, t), tokens=tokens)
@@ -411,6 +458,34 @@ def test_quick_stage_end_to_end(tmp_path):
     assert "fig-speed.pdf" in tex and "fig-memory.pdf" in tex
     assert (generated / "fig-speed.pdf").read_bytes()[:4] == b"%PDF"
     assert summary.startswith("| target | required | measured | result |")
+    # --rejudge measures nothing: it recomputes the targets from the file's measurements
+    # and the params' thresholds.
+    (tmp_path / "strict.yaml").write_text("benchmark:\n  targets:\n    peer_speedup: 99.0\n")
+    before = json.loads((tmp_path / "benchmark.json").read_text())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "benchmark.py"),
+            "--quick",
+            "--params",
+            str(tmp_path / "strict.yaml"),
+            "--out",
+            str(tmp_path / "benchmark.json"),
+            "--plots",
+            "",
+            "--rejudge",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = json.loads((tmp_path / "benchmark.json").read_text())
+    assert after["attention"] == before["attention"] and after["started"] == before["started"]
+    assert after["targets"]["lsh_vs_peers"]["threshold"] == 99.0
+    default = bench.DEFAULTS["targets"]["peer_speedup"]
+    assert before["targets"]["lsh_vs_peers"]["threshold"] == default
+    assert "rejudged" in after
     assert summary.count("\n| ") >= 6  # separator + one row per target
 
 
