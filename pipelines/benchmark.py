@@ -263,6 +263,16 @@ def load_config(params: str | None, quick: bool = False) -> dict[str, Any]:
             )
     if int(config["threads"]) < 1:
         raise ValueError(f"benchmark.threads={config['threads']} is not allowed: must be >= 1")
+    attention = config["attention"]
+    if int(attention["processes"]) < 1:
+        raise ValueError(
+            f"benchmark.attention.processes={attention['processes']} is not allowed: must be >= 1"
+        )
+    if float(attention["pool_below_s"]) < 0:
+        raise ValueError(
+            f"benchmark.attention.pool_below_s={attention['pool_below_s']} is not allowed: "
+            "must be >= 0"
+        )
     return config
 
 
@@ -621,6 +631,15 @@ def _find(results: list[dict], **match: Any) -> dict | None:
     return None
 
 
+def _out_of_memory(entry: dict[str, Any] | None) -> bool:
+    return entry is not None and entry.get("status") == "out of memory"
+
+
+def _every_peer_out_of_memory(entries: list[dict[str, Any] | None]) -> bool:
+    """Every peer ran and failed for memory (a missing or skipped peer is not a failure)."""
+    return bool(entries) and all(_out_of_memory(e) for e in entries)
+
+
 def _verdict(checks: list[bool | None]) -> bool | None:
     known = [c for c in checks if c is not None]
     if not known:
@@ -650,8 +669,7 @@ def target_lsh_vs_peers(attention: dict[str, Any], t: dict[str, Any]) -> dict[st
         row: dict[str, Any] = {"length": length, "n_hashes": r, "ours_s": _median(entry)}
         if not measured:
             over = [p for p in peers if "time cap" in str(p.get("reason", ""))]
-            out_of_memory = [p for p in peers if p.get("status") == "out of memory"]
-            if peers and len(out_of_memory) == len(peers) and row["ours_s"] is not None:
+            if _every_peer_out_of_memory(peers) and row["ours_s"] is not None:
                 # Ours ran within the memory guard where no peer could: better on both counts.
                 row.update(
                     peer="(out of memory)",
@@ -1067,17 +1085,15 @@ def report_views(report: dict[str, Any]) -> dict[str, Any]:
                     for peer in PEER_NAMES
                 }
                 known = [t for t in peer_s.values() if t is not None]
-                status = {
-                    peer: (_find(results, implementation=peer, length=n, n_hashes=r) or {}).get(
-                        "status"
-                    )
+                entries = {
+                    peer: _find(results, implementation=peer, length=n, n_hashes=r)
                     for peer in PEER_NAMES
                 }
-                out_of_memory = all(v == "out of memory" for v in status.values())
+                out_of_memory = _every_peer_out_of_memory(list(entries.values()))
                 if ours is None or not (known or out_of_memory):
                     continue
                 cell = {
-                    peer: "out of memory" if status[peer] == "out of memory" else _round(t)
+                    peer: "out of memory" if _out_of_memory(entries[peer]) else _round(t)
                     for peer, t in peer_s.items()
                 }
                 rows.append(

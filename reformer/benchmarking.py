@@ -404,10 +404,8 @@ def measure_steps(
         waited += wait_for_quiet(quiet_wait_s)
         samples.append({**_timed(step), "first_step": not samples and long})
     clean = [s for s in samples if not s["contended"]]
-    use = clean or samples
     return {
-        "time_s": summarize([s["wall"] for s in use]),
-        "cpu_s": summarize([s["cpu"] for s in use]),
+        **_summarize_samples(samples),
         "peak_rss_bytes": peak,
         "warmup_s": warmup_s,
         "n_contended": len(samples) - len(clean),
@@ -417,6 +415,15 @@ def measure_steps(
         "over_cap": over_cap,
         "quiet_waited_s": waited,
         "samples": samples,
+    }
+
+
+def _summarize_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """``time_s`` and ``cpu_s`` of timed samples: the uncontended ones, or all if none is."""
+    use = [s for s in samples if not s["contended"]] or samples
+    return {
+        "time_s": summarize([s["wall"] for s in use]),
+        "cpu_s": summarize([s["cpu"] for s in use]),
     }
 
 
@@ -449,12 +456,10 @@ def pool_measurements(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not results:
         raise ValueError("results=[] is not allowed: give at least one measurement")
     samples = [s for r in results for s in r["samples"]]
-    use = [s for s in samples if not s["contended"]] or samples
     memory = [r["peak_rss_bytes"] for r in results if r.get("peak_rss_bytes")]
     return {
         **results[0],
-        "time_s": summarize([s["wall"] for s in use]),
-        "cpu_s": summarize([s["cpu"] for s in use]),
+        **_summarize_samples(samples),
         "peak_rss_bytes": summarize([v for m in memory for v in m["samples"]]) if memory else None,
         "warmup_s": [w for r in results for w in r["warmup_s"]],
         "n_contended": sum(r["n_contended"] for r in results),

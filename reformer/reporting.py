@@ -1186,8 +1186,9 @@ def _generic_table(rows: Sequence[Mapping[str, Any]], caption: str, label: str) 
 def benchmark_targets(bench: Mapping[str, Any]) -> list[dict[str, str]]:
     """The performance targets of ``metrics/benchmark.json``, one row each: ``target``
     (its description), ``measured`` (the deciding number: a worst-case or single ratio, or
-    the longest length, noting cells whose baseline was over the time cap), ``threshold``
-    and ``met`` (yes / no / — when not measured).
+    the longest length, noting cells whose baseline was over the time cap and cells where
+    every peer ran out of memory), ``threshold`` and ``met`` (yes / no / — when not
+    measured).
 
     Example:
         >>> benchmark_targets({"targets": {"t": {"description": "fast", "threshold": 1.5,
@@ -1213,16 +1214,9 @@ def benchmark_targets(bench: Mapping[str, Any]) -> list[dict[str, str]]:
         # be unmet with every measured cell above its threshold; cells where every peer ran
         # out of memory have no ratio at all: say so.
         entries = t.get("entries")
-        bounded = [
-            e
-            for e in (entries if isinstance(entries, list) else [])
-            if isinstance(e, Mapping) and "speedup_lower_bound" in e
-        ]
-        out_of_memory = [
-            e
-            for e in (entries if isinstance(entries, list) else [])
-            if isinstance(e, Mapping) and e.get("peer") == "(out of memory)"
-        ]
+        cells = [e for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+        bounded = [e for e in cells if "speedup_lower_bound" in e]
+        out_of_memory = [e for e in cells if e.get("peer") == "(out of memory)"]
         notes = []
         if bounded:
             notes.append(f"{len(bounded)} cell(s) unmeasured: baseline over the time cap")

@@ -346,6 +346,42 @@ def test_unknown_params_key_is_a_one_line_error(tmp_path):
         bench.load_config(str(params))
 
 
+@pytest.mark.parametrize(
+    ("setting", "name"),
+    [("processes: 0", "benchmark.attention.processes=0"), ("pool_below_s: -1", "pool_below_s=-1")],
+)
+def test_bad_pooling_setting_is_a_one_line_error(tmp_path, setting, name):
+    params = tmp_path / "params.yaml"
+    params.write_text(f"benchmark:\n  attention:\n    {setting}\n")
+    with pytest.raises(ValueError, match=name) as error:
+        bench.load_config(str(params))
+    assert "\n" not in str(error.value)
+
+
+def test_rejudge_of_a_missing_file_is_a_one_line_error(tmp_path):
+    missing = tmp_path / "nothing.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "benchmark.py"),
+            "--quick",
+            "--params",
+            str(tmp_path / "none.yaml"),
+            "--out",
+            str(missing),
+            "--plots",
+            "",
+            "--rejudge",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and not missing.exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --rejudge of {missing}")
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
