@@ -517,3 +517,28 @@ def test_norm_handed_to_the_layer_equals_norm_applied_before(monkeypatch, head_c
     assert (out - out_ref).abs().max() < 1e-12
     for a, b in zip(grads, grads_ref, strict=True):
         assert (a - b).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("n_hashes", [1, 2])
+def test_low_precision_matches_float64_brute_force(dtype, n_hashes):
+    # float16's mask values (-5e4 self, -6e4 hard) are only 1e4 apart: masked keys must
+    # still get exactly zero weight from the fused softmax.
+    from reformer.attention.lsh import lsh_attend
+
+    attn = make(bucket_size=4, n_hashes=n_hashes, causal=True)
+    b, l = 2, 32
+    x = torch.randn(b, l, 16, dtype=torch.float64)
+    mask = torch.ones(b, l, dtype=torch.bool)
+    mask[0, 27:] = False
+    rotations = fixed_rotations(attn, l // 4, seed=3)
+    buckets = reference_hash(project(attn, x)[0], rotations)
+    expected, _ = brute_force_from_buckets(attn, x, buckets, causal=True, mask=mask)
+    low = x.to(dtype)
+    qk = (low @ attn.to_qk.weight.T.to(dtype)).view(b, l, attn.n_heads, -1)
+    v = (low @ attn.to_v.weight.T.to(dtype)).view(b, l, attn.n_heads, -1)
+    heads = lsh_attend(qk, v, buckets, attn.bucket_size, causal=True, mask=mask)
+    out = heads.reshape(b, l, -1) @ attn.to_out.weight.T.to(dtype)
+    assert out.dtype == dtype
+    err = (out.double() - expected)[mask].abs().max()
+    assert err < (5e-3 if dtype == torch.float16 else 3e-2), err

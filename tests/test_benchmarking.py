@@ -442,8 +442,8 @@ def test_quick_stage_end_to_end(tmp_path):
         # Tiny shapes grow the RSS by less than the page-level noise of the "before"
         # reading (glibc may return a few pages during the step): allow 1 MiB below zero.
         assert e["saved_bytes"] > 0 and e["peak_rss_bytes"]["median"] >= -(1 << 20)
-        # Tiny steps are short, so each was measured in two processes (one sample each;
-        # the median uses the uncontended ones where there are any).
+        # Tiny steps are short, so each was measured in the quick settings' two processes
+        # (one sample each; the median uses the uncontended ones where there are any).
         assert e["processes"] == 2 and e["n_samples"] == 2 and 1 <= t["n"] <= 2
     # Peers installed in this environment are measured; missing ones are "skipped".
     for e in att:
