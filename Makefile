@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # DVC's usage analytics stay off even where .dvc/config is not read (it is committed off too).
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup reproduce test test-fast lint docs report bench \
+.PHONY: help setup reproduce test test-fast lint docs report bench bench-gpu \
 	profile-smoke profile-default profile-paper clean distclean
 
 help: ## List the targets
@@ -54,6 +54,9 @@ report: setup ## Build report/build/report.pdf from the W&B runs (dvc repro repo
 bench: export BENCH := 1
 bench: setup ## The benchmark stage, peers included (dvc repro benchmark: metrics/benchmark.json, plots/benchmark/)
 	$(BIN)/dvc repro benchmark
+
+bench-gpu: setup ## The GPU benchmark on a CUDA card (metrics/benchmark-gpu.json; stops without one)
+	$(BIN)/python pipelines/benchmark_gpu.py --out metrics/benchmark-gpu.json
 
 profile-smoke: setup ## Switch params.yaml to the smoke profile (the whole pipeline in ~1 min, CI)
 	$(BIN)/python -m reformer.config use smoke

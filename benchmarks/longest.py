@@ -76,6 +76,60 @@ def try_length(
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     limit_memory(memory_limit_bytes - current_rss())
+    model = longest_model(
+        length,
+        vocab_size,
+        d_model,
+        n_layers,
+        n_heads,
+        d_ff,
+        bucket_size,
+        n_hashes,
+        chunk_tokens,
+        factorise_above,
+        head_chunks,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tokens = torch.randint(0, vocab_size, (1, length))
+    t0 = time.perf_counter()
+    model.loss(tokens, tokens.roll(-1, dims=1)).backward()
+    optimizer.step()
+    step_s = time.perf_counter() - t0
+    peak = max(peak_rss(), current_rss())
+    return {
+        "length": length,
+        "n_buckets": list(model_buckets(model, length)),
+        "fits": peak <= memory_limit_bytes,
+        "peak_rss_bytes": peak,
+        "step_s": step_s,
+        "limit_bytes": memory_limit_bytes,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def longest_model(
+    length: int,
+    vocab_size: int = 256,
+    d_model: int = 256,
+    n_layers: int = 6,
+    n_heads: int = 4,
+    d_ff: int = 512,
+    bucket_size: int = 64,
+    n_hashes: int = 1,
+    chunk_tokens: int = 16384,
+    factorise_above: int | None = 1024,
+    head_chunks: int = 1,
+) -> torch.nn.Module:
+    """The ReformerLM of :func:`try_length` for ``length`` tokens (arguments as there):
+    reversible, LSH attention in ``head_chunks`` groups, feed-forward and loss in chunks of
+    ``chunk_tokens`` positions, axial positions, two bucket factors above ``factorise_above``
+    buckets.
+
+    Example:
+        >>> model = longest_model(4096, d_model=32, n_layers=1, n_heads=2, d_ff=64)
+        >>> model_buckets(model, 4096)
+        (64,)
+    """
     model = reversible_lsh_lm(
         vocab_size,
         length,
@@ -93,22 +147,7 @@ def try_length(
             layer.head_chunks = head_chunks
             if factorise_above is not None and n_buckets > factorise_above:
                 layer.n_buckets = bucket_factors(n_buckets)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    tokens = torch.randint(0, vocab_size, (1, length))
-    t0 = time.perf_counter()
-    model.loss(tokens, tokens.roll(-1, dims=1)).backward()
-    optimizer.step()
-    step_s = time.perf_counter() - t0
-    peak = max(peak_rss(), current_rss())
-    return {
-        "length": length,
-        "n_buckets": list(model_buckets(model, length)),
-        "fits": peak <= memory_limit_bytes,
-        "peak_rss_bytes": peak,
-        "step_s": step_s,
-        "limit_bytes": memory_limit_bytes,
-        "threads": torch.get_num_threads(),
-    }
+    return model
 
 
 def bucket_factors(n_buckets: int) -> tuple[int, int]:

@@ -285,7 +285,7 @@ class _WindowAttention(torch.autograd.Function):
             # A row with every key masked (a padded query whose own key is padding) gets
             # zero weights, zero output and no gradient.
             empty = top < (self_value + hard) / 2
-            if empty.any():
+            if not p.is_cpu or empty.any():  # on a GPU, a fill costs less than a sync
                 p.masked_fill_(empty, 0.0)
             p_drop = F.dropout(p, dropout_p) if dropout_p > 0 else p
             out = torch.bmm(p_drop, v_win)  # (T, m, d)
