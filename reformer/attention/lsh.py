@@ -269,8 +269,8 @@ class _WindowAttention(torch.autograd.Function):
             # One fused pass instead of max, exp, sum and divide. A masked score (the hard
             # value) lies at least 1e4 below the row's largest score unless every key of the
             # row is masked (the self score is above it), so its weight is exactly 0. In place
-            # on the CPU (checked there to equal the out-of-place result): a second (T, m, w)
-            # buffer would make the heap grow and shrink, and page faults, every step.
+            # on the CPU, where it equals the out-of-place result, so the step's peak memory
+            # holds one (T, m, w) buffer, not two.
             p = torch.softmax(p, dim=-1, out=p) if p.is_cpu else torch.softmax(p, dim=-1)
             # The largest weight is exp(top - lse), hence the row's log-sum-exp.
             lse = top - p.amax(dim=-1, keepdim=True).log()  # (T, m, 1)
