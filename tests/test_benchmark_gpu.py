@@ -5,12 +5,17 @@ device time) need a GPU; the checks here are what the CPU can show."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from benchmarks import gpu
-from pipelines import benchmark_gpu
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `benchmarks` and `pipelines` are scripts' folders, not packages
+
+from benchmarks import gpu  # noqa: E402
+from pipelines import benchmark_gpu  # noqa: E402
 
 
 def run_quick(tmp_path, *extra):
