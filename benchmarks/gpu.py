@@ -189,7 +189,6 @@ def train_step(
     length: int,
     device: torch.device,
     dtype: torch.dtype = torch.bfloat16,
-    vocab_size: int = 256,
     **model: Any,
 ) -> dict[str, Any]:
     """One training step of :func:`benchmarks.longest.longest_model` at ``length`` tokens
@@ -201,9 +200,9 @@ def train_step(
     """
     result: dict[str, Any] = {"length": length, "status": "ok"}
     with _guarded(result, device):
-        net = longest_model(length, vocab_size, **model).to(device).train()
+        net = longest_model(length, **model).to(device).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
-        tokens = torch.randint(0, vocab_size, (1, length), device=device)
+        tokens = torch.randint(0, net.vocab_size, (1, length), device=device)
         _sync(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

@@ -41,32 +41,18 @@ _MAX_LOG_LENGTH = 60.0
 def try_length(
     length: int,
     memory_limit_bytes: int,
-    vocab_size: int = 256,
-    d_model: int = 256,
-    n_layers: int = 6,
-    n_heads: int = 4,
-    d_ff: int = 512,
-    bucket_size: int = 64,
-    n_hashes: int = 1,
-    chunk_tokens: int = 16384,
-    factorise_above: int | None = 1024,
-    head_chunks: int = 1,
     threads: int = 2,
     seed: int = 0,
+    **model: Any,
 ) -> dict[str, Any]:
     """One training step at ``length`` tokens with process memory capped at the limit.
 
     Args:
         length: sequence length (a power of two, a multiple of ``2 * bucket_size``).
         memory_limit_bytes: the whole process's memory budget (its RSS, libraries included).
-        chunk_tokens: positions per feed-forward and loss chunk.
-        factorise_above: with more buckets than this (``length // bucket_size``), hash into
-            two factors (:func:`bucket_factors`) instead of one rotation of
-            ``n_buckets / 2`` columns, whose cost grows with the square of the length;
-            ``None``: never.
-        head_chunks: attention heads computed in this many groups, forward and backward
-            (:class:`reformer.LSHSelfAttention`), so one group's buffers exist at a time.
-        Other arguments: model shape, threads and seed.
+        threads, seed: torch intra-op threads and seed.
+        model: keyword arguments of :func:`longest_model` (model shape, chunking, bucket
+            factorisation, head groups).
 
     Returns:
         ``{"length", "fits", "peak_rss_bytes" (whole process), "step_s", "limit_bytes"}``.
@@ -76,21 +62,9 @@ def try_length(
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     limit_memory(memory_limit_bytes - current_rss())
-    model = longest_model(
-        length,
-        vocab_size,
-        d_model,
-        n_layers,
-        n_heads,
-        d_ff,
-        bucket_size,
-        n_hashes,
-        chunk_tokens,
-        factorise_above,
-        head_chunks,
-    )
+    model = longest_model(length, **model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    tokens = torch.randint(0, vocab_size, (1, length))
+    tokens = torch.randint(0, model.vocab_size, (1, length))
     t0 = time.perf_counter()
     model.loss(tokens, tokens.roll(-1, dims=1)).backward()
     optimizer.step()
@@ -120,10 +94,19 @@ def longest_model(
     factorise_above: int | None = 1024,
     head_chunks: int = 1,
 ) -> torch.nn.Module:
-    """The ReformerLM of :func:`try_length` for ``length`` tokens (arguments as there):
-    reversible, LSH attention in ``head_chunks`` groups, feed-forward and loss in chunks of
-    ``chunk_tokens`` positions, axial positions, two bucket factors above ``factorise_above``
-    buckets.
+    """The ReformerLM whose training step :func:`try_length` tries at ``length`` tokens:
+    reversible, LSH attention, axial positions.
+
+    Args:
+        length: sequence length (a power of two, a multiple of ``2 * bucket_size``).
+        chunk_tokens: positions per feed-forward and loss chunk.
+        factorise_above: with more buckets than this (``length // bucket_size``), hash into
+            two factors (:func:`bucket_factors`) instead of one rotation of
+            ``n_buckets / 2`` columns, whose cost grows with the square of the length;
+            ``None``: never.
+        head_chunks: attention heads computed in this many groups, forward and backward
+            (:class:`reformer.LSHSelfAttention`), so one group's buffers exist at a time.
+        Other arguments: model shape.
 
     Example:
         >>> model = longest_model(4096, d_model=32, n_layers=1, n_heads=2, d_ff=64)

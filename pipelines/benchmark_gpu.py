@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks import gpu  # noqa: E402
+from pipelines.benchmark import QUICK as CPU_QUICK  # noqa: E402
 from reformer.benchmarking import machine_info  # noqa: E402
 
 DEFAULT_OUT = Path("metrics/benchmark-gpu.json")
@@ -59,16 +60,14 @@ DEFAULTS: dict[str, Any] = {
         "start": 65536,
         "max_length": 2**25,
         "cap_s": 600.0,
-        "model": {
-            "d_model": 256,
-            "n_layers": 6,
-            "n_heads": 4,
-            "d_ff": 512,
-            "bucket_size": 64,
-            "n_hashes": 1,
-            "chunk_tokens": 65536,
-            "head_chunks": 4,
-        },
+        "d_model": 256,
+        "n_layers": 6,
+        "n_heads": 4,
+        "d_ff": 512,
+        "bucket_size": 64,
+        "n_hashes": 1,
+        "chunk_tokens": 65536,
+        "head_chunks": 4,
     },
     "utilisation": {  # the paper's enwik8 width: d_model 1024, d_ff 4096, 8 heads
         "length": 16384,
@@ -81,32 +80,11 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+# --quick: the CPU sweep's tiny attention and longest shapes.
 QUICK: dict[str, Any] = {
     "repeats": 2,
-    "attention": {
-        "lengths": [128, 256],
-        "tokens_per_step": 512,
-        "d_model": 32,
-        "n_heads": 2,
-        "bucket_size": 16,
-        "n_hashes": [1, 2],
-        "cap_s": 10.0,
-    },
-    "longest": {
-        "start": 256,
-        "max_length": 512,
-        "cap_s": 60.0,
-        "model": {
-            "d_model": 32,
-            "n_layers": 2,
-            "n_heads": 2,
-            "d_ff": 64,
-            "bucket_size": 16,
-            "n_hashes": 1,
-            "chunk_tokens": 256,
-            "head_chunks": 2,
-        },
-    },
+    "attention": {k: v for k, v in CPU_QUICK["attention"].items() if k != "processes"},
+    "longest": CPU_QUICK["longest"],
     "utilisation": {
         "length": 256,
         "batch": 2,
@@ -185,6 +163,7 @@ def _brief(entry: dict[str, Any]) -> str:
 
 def run_longest(cfg: dict[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
     """Double the length from ``start`` while one training step fits on the device."""
+    model = {k: v for k, v in cfg.items() if k not in ("start", "max_length", "cap_s")}
     tries: list[dict[str, Any]] = []
     longest = None
     length = cfg["start"]
@@ -193,7 +172,7 @@ def run_longest(cfg: dict[str, Any], device: torch.device, dtype: torch.dtype) -
         if tries and tries[-1]["step_s"] * 2.2 > cfg["cap_s"]:
             stopped = f"length {length}: predicted step over the time cap {cfg['cap_s']:.0f} s"
             break
-        result = gpu.train_step(length, device, dtype, **cfg["model"])
+        result = gpu.train_step(length, device, dtype, **model)
         tries.append(result)
         peak = result.get("peak_bytes")
         memory = "" if peak is None else f", peak {peak / 1e9:.2f} GB"
@@ -302,13 +281,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = sorted(set(sections) - {"attention", "longest", "utilisation"})
     if unknown:
         raise ValueError(f"--sections {','.join(unknown)}: use attention, longest, utilisation")
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        raise ValueError(f"--peak-tflops {args.peak_tflops}: must be > 0")
     config = copy.deepcopy(DEFAULTS)
     if args.quick:
         config.update(copy.deepcopy(QUICK))
     torch.manual_seed(config["seed"])
     dtype = torch.bfloat16
     name = gpu.device_name(device)
-    peak = args.peak_tflops if args.peak_tflops else gpu.peak_bf16_tflops(name)
+    peak = args.peak_tflops or gpu.peak_bf16_tflops(name)
     report: dict[str, Any] = {
         "device": name,
         "dtype": "bfloat16",

@@ -56,7 +56,8 @@ def test_quick_cpu_run_measures_every_section(tmp_path, capsys):
         assert p["fraction_of_peak"] == pytest.approx(p["tflops"] / 0.5)
     table = capsys.readouterr().out
     assert "| length | flash | LSH-1 | LSH-2 | flash / LSH-1 |" in table
-    assert "Longest trainable length: 512 tokens." in table
+    longest = benchmark_gpu.QUICK["longest"]["max_length"]
+    assert f"Longest trainable length: {longest:,} tokens." in table
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
@@ -82,6 +83,8 @@ def test_bad_device_and_section_are_named(tmp_path, capsys):
     assert "--device tpu" in capsys.readouterr().err
     rc, _ = run_quick(tmp_path, "--sections", "attention,speed")
     assert rc == 2 and "--sections speed" in capsys.readouterr().err
+    rc, _ = run_quick(tmp_path, "--peak-tflops", "0")
+    assert rc == 2 and "--peak-tflops 0.0: must be > 0" in capsys.readouterr().err
 
 
 def test_a_series_stops_after_running_out_of_memory(monkeypatch):

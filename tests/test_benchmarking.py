@@ -360,23 +360,10 @@ def test_bad_pooling_setting_is_a_one_line_error(tmp_path, setting, name):
 
 def test_rejudge_of_a_missing_file_is_a_one_line_error(tmp_path):
     missing = tmp_path / "nothing.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "pipelines" / "benchmark.py"),
-            "--quick",
-            "--params",
-            str(tmp_path / "none.yaml"),
-            "--out",
-            str(missing),
-            "--plots",
-            "",
-            "--rejudge",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _benchmark_script(
+        "--quick", "--params", str(tmp_path / "none.yaml"), "--out", str(missing), "--plots", "",
+        "--rejudge",
+    )  # fmt: skip
     assert proc.returncode == 2 and not missing.exists()
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: --rejudge of {missing}")
@@ -385,19 +372,16 @@ def test_rejudge_of_a_missing_file_is_a_one_line_error(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 
 
+def _benchmark_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python pipelines/benchmark.py *args`` from the repository, output captured."""
+    cmd = [sys.executable, str(REPO / "pipelines" / "benchmark.py"), *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
 def _run_stage(tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "benchmark.json"
-    cmd = [
-        sys.executable,
-        str(REPO / "pipelines" / "benchmark.py"),
-        "--quick",
-        "--params",
-        str(tmp_path / "none.yaml"),
-        "--out",
-        str(out),
-        *extra,
-    ]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    params = str(tmp_path / "none.yaml")
+    proc = _benchmark_script("--quick", "--params", params, "--out", str(out), *extra, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| target | required | measured | result |" in proc.stdout
     return json.loads(out.read_text())
@@ -473,18 +457,9 @@ def test_quick_stage_end_to_end(tmp_path):
         assert (plots / f"{name}.png").stat().st_size > 0
         assert (plots / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(plots.glob("*.pdf"))  # `dvc plots show` cannot render PDFs
-    summary = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "pipelines" / "benchmark.py"),
-            "--summary",
-            str(tmp_path / "benchmark.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    summary_run = _benchmark_script("--summary", str(tmp_path / "benchmark.json"))
+    summary_run.check_returncode()
+    summary = summary_run.stdout
     # The report reads its Figure 5, depth figure and peers table from this file.
     from reformer.reporting import generate
 
@@ -498,23 +473,10 @@ def test_quick_stage_end_to_end(tmp_path):
     # and the params' thresholds.
     (tmp_path / "strict.yaml").write_text("benchmark:\n  targets:\n    peer_speedup: 99.0\n")
     before = json.loads((tmp_path / "benchmark.json").read_text())
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "pipelines" / "benchmark.py"),
-            "--quick",
-            "--params",
-            str(tmp_path / "strict.yaml"),
-            "--out",
-            str(tmp_path / "benchmark.json"),
-            "--plots",
-            "",
-            "--rejudge",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _benchmark_script(
+        "--quick", "--params", str(tmp_path / "strict.yaml"),
+        "--out", str(tmp_path / "benchmark.json"), "--plots", "", "--rejudge",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     after = json.loads((tmp_path / "benchmark.json").read_text())
     assert after["attention"] == before["attention"] and after["started"] == before["started"]
