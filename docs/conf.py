@@ -188,11 +188,11 @@ _write_if_changed(DOCS / "api" / "generated" / "modules.md.txt", _module_overvie
 def _results_table() -> str:
     """Return the README's results section (paper, fast.ai and our Table 2 grid) as Markdown.
 
-    :func:`reformer.results.render_results` builds it from ``metrics/*.json`` and
+    :func:`repro.reporting.readme.render_results` builds it from ``metrics/*.json`` and
     ``report/claims.yaml``, exactly as the ``results`` stage writes it into README.md, so the
     guide, the README and the metrics cannot disagree.
     """
-    from reformer.results import render_results
+    from repro.reporting.readme import render_results
 
     return render_results(ROOT).strip() + "\n"
 

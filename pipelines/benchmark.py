@@ -1,7 +1,7 @@
 """The `benchmark` stage: speed and memory of this library against the paper's claims and
 the public implementations, all measured in one run so that the ratios are fair.
 
-Sections (each configuration in a fresh process, see :mod:`reformer.benchmarking`):
+Sections (each configuration in a fresh process, see :mod:`repro.benchmarking`):
 
 * ``attention``: one causal attention layer, forward + backward, against length at a fixed
   number of tokens per step (the paper's Figure 5): full attention (SDPA), this library's
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `benchmarks` (workloads) and `reformer` from this checkout
     sys.path.insert(0, str(ROOT))
 
-from reformer.benchmarking import machine_info, pool_measurements, run_isolated  # noqa: E402
+from repro.benchmarking import machine_info, pool_measurements, run_isolated  # noqa: E402
 
 # ------------------------------------------------------------------------------ settings
 
@@ -139,7 +139,7 @@ DEFAULTS: dict[str, Any] = {
         "bucket_size": 64,
         "n_hashes": 1,
         "chunk_tokens": 16384,
-        # More buckets than this: two factors (benchmarks/longest.py), so hashing stays
+        # More buckets than this: two factors (reformer/benchmarks/longest.py), so hashing stays
         # linear in the length.
         "factorise_above": 1024,
         "head_chunks": 4,  # heads in groups, forward and backward: one group's buffers at a time
@@ -223,7 +223,7 @@ QUICK: dict[str, Any] = {
 
 PEER_NAMES = ("reformer_pytorch", "hf_transformers")
 SECTIONS = ("attention", "depth", "lm", "longest")
-PRELOAD = ["torch", "reformer", "benchmarks.speed", "benchmarks.longest"]
+PRELOAD = ["torch", "reformer", "reformer.benchmarks.speed", "reformer.benchmarks.longest"]
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any], where: str = "benchmark") -> dict:
@@ -359,7 +359,7 @@ def _median(entry: dict[str, Any] | None, key: str = "time_s") -> float | None:
 
 
 def _peer_probe(peer: str) -> dict[str, Any]:
-    from benchmarks import peers
+    from reformer.benchmarks import peers
 
     reason = peers.availability(peer)
     return {"status": "ok"} if reason is None else {"status": "error", "reason": reason}
@@ -367,7 +367,7 @@ def _peer_probe(peer: str) -> dict[str, Any]:
 
 def run_attention(config: dict[str, Any], peer_status: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Section a + b: attention forward + backward against length, ours and the peers'."""
-    from benchmarks import speed
+    from reformer.benchmarks import speed
 
     cfg = config["attention"]
     cap = float(cfg["cap_s"])
@@ -497,7 +497,7 @@ def _brief(entry: dict[str, Any]) -> str:
 
 def run_depth(config: dict[str, Any]) -> dict[str, Any]:
     """Section c: training-step memory against depth, reversible ReformerLM vs TransformerLM."""
-    from benchmarks import speed
+    from reformer.benchmarks import speed
 
     cfg = config["depth"]
     timing = _section_timing(config, cfg)
@@ -539,7 +539,7 @@ def run_depth(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_lm(config: dict[str, Any], peer_status: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Section d: training tokens/s of a small reversible LSH LM, ours vs the peers'."""
-    from benchmarks import speed
+    from reformer.benchmarks import speed
 
     cfg = config["lm"]
     timing = _section_timing(config, cfg)
@@ -590,7 +590,7 @@ def run_lm(config: dict[str, Any], peer_status: dict[str, dict[str, Any]]) -> di
 
 def run_longest(config: dict[str, Any]) -> dict[str, Any]:
     """Section e: the longest sequence whose training step fits in the memory budget."""
-    from benchmarks import longest
+    from reformer.benchmarks import longest
 
     cfg = config["longest"]
     model = {
@@ -1010,8 +1010,8 @@ def make_plots(report: dict[str, Any], plots: Path) -> list[str]:
 
 def summary_markdown(report: dict[str, Any]) -> str:
     """The headline ratios of a ``metrics/benchmark.json`` as a Markdown table (the rows of
-    :func:`reformer.reporting.benchmark_targets`, which the README and the report show too)."""
-    from reformer.reporting import benchmark_targets
+    :func:`repro.reporting.benchmark_targets`, which the README and the report show too)."""
+    from repro.reporting import benchmark_targets
 
     rows = [
         (r["target"], r["threshold"], r["measured"], r["met"]) for r in benchmark_targets(report)
@@ -1038,7 +1038,7 @@ def _ok_median(entry: dict[str, Any] | None, key: str) -> float | None:
 
 
 def report_views(report: dict[str, Any]) -> dict[str, Any]:
-    """The sections the LaTeX report reads (:mod:`reformer.reporting`), from the results.
+    """The sections the LaTeX report reads (:mod:`repro.reporting`), from the results.
 
     ``attention_time``: the paper's Figure 5 (seconds per fwd+bwd step of one attention
     layer against length, ``tokens_per_step`` tokens per step; longer sequences, one per

@@ -1,6 +1,6 @@
 """The GPU benchmark (``make bench-gpu``): this library on a CUDA card in bf16.
 
-Sections (workloads in :mod:`benchmarks.gpu`):
+Sections (workloads in :mod:`reformer.benchmarks.gpu`):
 
 * ``attention``: one causal attention layer, forward + backward, against length up to
   1,048,576 tokens at a fixed number of tokens per step: SDPA's flash kernel and this
@@ -10,7 +10,7 @@ Sections (workloads in :mod:`benchmarks.gpu`):
   reversible model, bf16 autocast) fits on the card, by doubling;
 * ``utilisation``: the matmuls of one LSH attention layer and one feed-forward layer at the
   paper's enwik8 width: achieved TFLOP/s and its fraction of the card's data-sheet bf16 peak
-  (:data:`benchmarks.gpu.PEAK_BF16_TFLOPS`, or ``--peak-tflops``).
+  (:data:`reformer.benchmarks.gpu.PEAK_BF16_TFLOPS`, or ``--peak-tflops``).
 
 The result, ``metrics/benchmark-gpu.json``, names the device and is committed only from a
 run on a CUDA device: without one the script stops with an error, and ``--device cpu``
@@ -38,9 +38,9 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from benchmarks import gpu  # noqa: E402
 from pipelines.benchmark import QUICK as CPU_QUICK  # noqa: E402
-from reformer.benchmarking import machine_info  # noqa: E402
+from reformer.benchmarks import gpu  # noqa: E402
+from repro.benchmarking import machine_info  # noqa: E402
 
 DEFAULT_OUT = Path("metrics/benchmark-gpu.json")
 

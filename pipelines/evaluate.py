@@ -54,7 +54,7 @@ from reformer.config import (  # noqa: E402
 if TYPE_CHECKING:  # torch is imported late: `--help` and params errors stay fast
     import torch
 
-    from reformer.tracking import RunRef
+    from repro.tracking import RunRef
 
 DIGITS = 6  # metrics are rounded once, so the file and the W&B summary hold the same numbers
 
@@ -74,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from reformer.data import DataIntegrityError, load_split
     from reformer.models import ReformerLM
-    from reformer.tracking import read_run_json, resume_run
-    from reformer.training import atomic_write_json, evaluate_lm
+    from reformer.tasks import DataIntegrityError, load_split
+    from repro.tracking import read_run_json, resume_run
+    from repro.training import atomic_write_json, evaluate_lm
 
     root = Path.cwd()
     name = exp.name
@@ -157,11 +157,11 @@ def _evaluate_translation(
     """Beam and greedy decoding of the test set, scored with BLEU (the paper's Table 4)."""
     import torch
 
-    from reformer.data import DataIntegrityError
-    from reformer.data.wmt14 import evaluate_translation
     from reformer.models import ReformerEncoderDecoder
-    from reformer.tracking import resume_run
-    from reformer.training import atomic_write_json
+    from reformer.tasks import DataIntegrityError
+    from reformer.tasks.wmt14 import evaluate_translation
+    from repro.tracking import resume_run
+    from repro.training import atomic_write_json
 
     name = exp.name
     model = ReformerEncoderDecoder(**saved["model_config"])

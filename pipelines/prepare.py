@@ -4,7 +4,7 @@ Usage (from the repository root, as ``dvc.yaml`` runs it)::
 
     python pipelines/prepare.py duplication
 
-The task's parameters are ``tasks.<task>`` in ``params.yaml``; :func:`reformer.data.prepare_task`
+The task's parameters are ``tasks.<task>`` in ``params.yaml``; :func:`reformer.tasks.prepare_task`
 does the work (generation or download, checks, atomic publication).
 """
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    from reformer.data import DataIntegrityError, prepare_task, read_manifest
+    from reformer.tasks import DataIntegrityError, prepare_task, read_manifest
 
     out = Path(args.out) if args.out else Path("data") / args.task
     start = time.perf_counter()

@@ -8,7 +8,7 @@ Usage (from the repository root, as ``dvc.yaml`` runs it)::
 For every experiment in ``params.yaml`` it reads the W&B run that
 ``models/<experiment>/run.json`` names (offline record files or the W&B API), checks the
 run's evaluation summary against ``metrics/<experiment>.json``, tests the claims of
-``report/claims.yaml``, writes ``report/generated/`` (see :mod:`reformer.reporting`) and runs
+``report/claims.yaml``, writes ``report/generated/`` (see :mod:`repro.reporting`) and runs
 latexmk. ``metrics/benchmark.json`` and ``metrics/budget.json`` are used when they exist.
 
 Exit status: 0 done, 1 a run, metrics file or the LaTeX build failed, 2 bad input (no
@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))  # the checkout's own package, installed or not
 
 import yaml  # noqa: E402
 
-from reformer.reporting import (  # noqa: E402
+from repro.reporting import (  # noqa: E402
     MissingRunError,
     experiments_from_params,
     generate,
     load_runs,
 )
-from reformer.tracking.reader import Run, RunFetchError  # noqa: E402
+from repro.tracking.reader import Run, RunFetchError  # noqa: E402
 
 LATEXMK = ["latexmk", "-pdf", "-g", "-interaction=nonstopmode", "-halt-on-error", "-outdir=build"]
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reformer.results import END, START, render_results, update_readme
+from repro.reporting.readme import END, START, render_results, update_readme
 
 
 def main(argv: list[str] | None = None) -> int:

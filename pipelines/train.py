@@ -11,8 +11,8 @@
 - ``models/<experiment>/model.pt``: the final weights, ``{"model_class", "model_config",
   "state_dict", "experiment", "task", "step", "final_train_loss"}`` (``model_class``:
   ``ReformerLM``, or ``ReformerEncoderDecoder`` for translation tasks, which train on packed
-  source + target sequences through :class:`reformer.data.wmt14.PackedTranslationModel`);
-- ``models/<experiment>/run.json``: the W&B run reference (see :mod:`reformer.tracking.run`);
+  source + target sequences through :class:`reformer.tasks.wmt14.PackedTranslationModel`);
+- ``models/<experiment>/run.json``: the W&B run reference (see :mod:`repro.tracking.run`);
 - ``metrics/curves/<experiment>.csv``: the training curves (``dvc plots``).
 
 Exit status: 0 done, 1 failed (data error, non-finite loss, a rank died), 2 bad params.
@@ -40,7 +40,7 @@ from reformer.config import (  # noqa: E402
     check_runtime,
     load_params,
 )
-from reformer.training.distributed import DistContext  # noqa: E402
+from repro.training.distributed import DistContext  # noqa: E402
 
 
 def curves_csv(history: list[dict]) -> str:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    from reformer.training import cleanup_distributed, setup_distributed
+    from repro.training import cleanup_distributed, setup_distributed
 
     dist_cfg = params.distributed
     ctx = setup_distributed(
@@ -107,10 +107,10 @@ def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) 
     import torch
 
     from reformer.config import TRANSLATION_TASKS
-    from reformer.data import DataIntegrityError, load_split
     from reformer.models import ReformerEncoderDecoder, ReformerLM
-    from reformer.tracking import TrackedRun, start_run, write_run_json
-    from reformer.training import (
+    from reformer.tasks import DataIntegrityError, load_split
+    from repro.tracking import TrackedRun, start_run, write_run_json
+    from repro.training import (
         CheckpointError,
         NonFiniteLossError,
         atomic_save,
@@ -139,7 +139,7 @@ def _train(params: Params, exp: ExperimentConfig, ctx: DistContext, root: Path) 
     torch.manual_seed(exp.seed)  # the same initial weights on every rank and every rerun
     core: torch.nn.Module
     if exp.task in TRANSLATION_TASKS:
-        from reformer.data.wmt14 import PackedTranslationModel
+        from reformer.tasks.wmt14 import PackedTranslationModel
 
         core = ReformerEncoderDecoder(**model_config)
         # The generic loop trains a language model: the wrapper unpacks source and target.

@@ -11,7 +11,7 @@ one named with ``--experiment``):
 - **GPU-hours** for ``train.steps`` steps at an accelerator's peak throughput times a model
   FLOPs utilisation (MFU).
 
-``--json metrics/budget.json`` writes the table for the report (``reformer.reporting`` turns
+``--json metrics/budget.json`` writes the table for the report (``repro.reporting`` turns
 its ``experiments`` rows into the "Computational requirements" table); with
 ``--paper-params configs/paper.yaml`` (as the pipeline's ``budget`` stage runs it) the file
 also holds the paper profile's estimate under ``"paper"`` (the cost of the full
@@ -842,13 +842,13 @@ def measure_activation_bytes(spec: Spec, seed: int = 0) -> int:
         True
     """
     from reformer.memory import saved_tensor_bytes
-    from reformer.training.metrics import LanguageModelObjective
+    from repro.training.metrics import LanguageModelObjective
 
     torch.manual_seed(seed)
     model = build_model(spec, "cpu")
     b = spec.micro_batch
     if isinstance(spec, Seq2SeqSpec):
-        from reformer.data.wmt14 import PackedTranslationModel, packed_loss_mask
+        from reformer.tasks.wmt14 import PackedTranslationModel, packed_loss_mask
 
         model = PackedTranslationModel(model, spec.src_len)
         length = spec.src_len + spec.tgt_len

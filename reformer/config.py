@@ -6,7 +6,7 @@ it. Its sections:
 - ``profile``: the name of the profile the file was written from (informational);
 - ``seed``: the default seed of every experiment;
 - ``tasks``: one entry per data set (``duplication``, ``enwik8``, ``wmt14``), holding that
-  task's preparation parameters (see :mod:`reformer.data`); each gives a ``prepare@<task>``
+  task's preparation parameters (see :mod:`reformer.tasks`); each gives a ``prepare@<task>``
   stage;
 - ``model`` and ``train``: defaults shared by every experiment (:class:`ModelConfig`,
   :class:`TrainConfig`);
@@ -277,7 +277,7 @@ class ExperimentConfig:
         """
         kwargs = dataclasses.asdict(self.model)
         if self.task in TRANSLATION_TASKS:
-            from reformer.data.wmt14 import encoder_decoder_kwargs
+            from reformer.tasks.wmt14 import encoder_decoder_kwargs
 
             return encoder_decoder_kwargs(kwargs, vocab_size, self.seq_len // 2)
         if kwargs["axial_shape"] is not None:
@@ -525,11 +525,11 @@ def _validate_task(name: str, params: Any) -> dict:
     params = dict(_as_mapping(params, f"tasks.{name}"))
     # The data package owns the meaning of its parameters; reuse its checks.
     if name == "duplication":
-        from reformer.data.duplication import validate_params
+        from reformer.tasks.duplication import validate_params
     elif name == "wmt14":
-        from reformer.data.wmt14 import validate_params
+        from reformer.tasks.wmt14 import validate_params
     else:
-        from reformer.data.enwik8 import validate_params
+        from reformer.tasks.enwik8 import validate_params
     try:
         validate_params(params)
     except ValueError as err:
@@ -625,7 +625,7 @@ def _resolve_seq_len(name: str, task: str, task_params: dict, train: TrainConfig
         return length
     if task in TRANSLATION_TASKS:
         # A training sequence packs a source and a target of max_len tokens each.
-        from reformer.data.wmt14 import DEFAULT_PARAMS
+        from reformer.tasks.wmt14 import DEFAULT_PARAMS
 
         packed = 2 * int(task_params.get("max_len", DEFAULT_PARAMS["max_len"]))
         if train.seq_len is not None and train.seq_len != packed:

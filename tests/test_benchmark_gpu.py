@@ -1,4 +1,4 @@
-"""The GPU benchmark (pipelines/benchmark_gpu.py, benchmarks/gpu.py), run on the CPU: the
+"""The GPU benchmark (pipelines/benchmark_gpu.py, reformer/benchmarks/gpu.py), run on the CPU: the
 same code as on a card, with tiny shapes. Its CUDA-only parts (flash kernel, device memory,
 device time) need a GPU; the checks here are what the CPU can show."""
 
@@ -14,8 +14,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `benchmarks` and `pipelines` are scripts' folders, not packages
 
-from benchmarks import gpu  # noqa: E402
 from pipelines import benchmark_gpu  # noqa: E402
+from reformer.benchmarks import gpu  # noqa: E402
 
 
 def run_quick(tmp_path, *extra):

@@ -1,4 +1,4 @@
-"""Tests of the benchmark helpers (reformer.benchmarking) and the `benchmark` stage.
+"""Tests of the benchmark helpers (repro.benchmarking) and the `benchmark` stage.
 
 The helpers are checked against hand-computed values; the stage runs end to end in quick
 mode (tiny shapes, one sample) and its JSON is checked for every section, for targets that
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reformer.benchmarking import (
+from repro.benchmarking import (
     PeakRSS,
     is_out_of_memory,
     measure_steps,
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import pipelines.benchmark as bench  # noqa: E402
-from benchmarks.longest import projected_length  # noqa: E402
+from reformer.benchmarks.longest import projected_length  # noqa: E402
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -334,7 +334,9 @@ def test_depth_and_tokens_targets_follow_the_ratios():
 def test_documented_params_block_equals_the_defaults():
     import yaml
 
-    block = yaml.safe_load((REPO / "benchmarks" / "params.yaml").read_text())["benchmark"]
+    block = yaml.safe_load((REPO / "reformer" / "benchmarks" / "params.yaml").read_text())[
+        "benchmark"
+    ]
     assert bench._merge(bench.DEFAULTS, block) == bench.DEFAULTS
     assert set(block) == set(bench.DEFAULTS)
 
@@ -461,7 +463,7 @@ def test_quick_stage_end_to_end(tmp_path):
     summary_run.check_returncode()
     summary = summary_run.stdout
     # The report reads its Figure 5, depth figure and peers table from this file.
-    from reformer.reporting import generate
+    from repro.reporting import generate
 
     generated = tmp_path / "generated"
     generate({}, REPO / "report" / "claims.yaml", generated, benchmark=tmp_path / "benchmark.json")

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode, flop_registry
 from reformer import budget
 from reformer.budget import LMSpec, Seq2SeqSpec
 from reformer.models import ReformerLM, TransformerLM
-from reformer.training.metrics import LanguageModelObjective
+from repro.training.metrics import LanguageModelObjective
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -62,7 +62,7 @@ def _train_step_flops(spec, counter) -> int:
     model = budget.build_model(spec)
     b = spec.micro_batch
     if isinstance(spec, Seq2SeqSpec):
-        from reformer.data.wmt14 import PackedTranslationModel, packed_loss_mask
+        from reformer.tasks.wmt14 import PackedTranslationModel, packed_loss_mask
 
         model = PackedTranslationModel(model, spec.src_len)
         tokens = torch.randint(4, spec.vocab_size, (b, spec.src_len + spec.tgt_len))
@@ -375,7 +375,7 @@ def test_cli_writes_the_json_the_report_reads(tmp_path, capsys):
         assert all(isinstance(v, (int, float, str)) for v in row.values())  # flat rows
         hours = row["total_flops"] * row["steps"] / (312e12 * 0.5) / 3600
         assert math.isclose(row["gpu_hours"], hours)
-    from reformer.reporting import _budget  # the report's table of this file
+    from repro.reporting import _budget  # the report's table of this file
 
     table = _budget(data)
     assert "tab:budget" in table and "dup-lsh2" in table
@@ -443,7 +443,7 @@ def test_cli_writes_the_paper_profile_beside_the_current_one(tmp_path, capsys):
     total = sum(r["total_flops"] * r["steps"] for r in rows.values()) / (312e12 * 0.3) / 3600
     assert 560 <= total <= 600
 
-    from reformer.reporting import _budget
+    from repro.reporting import _budget
 
     tex = _budget(data)
     assert "tab:budget}" in tex and "tab:budget-paper}" in tex

@@ -1,4 +1,4 @@
-"""reformer.data.download over a real HTTP server on loopback.
+"""repro.data.download over a real HTTP server on loopback.
 
 The truncated-body and unreachable-source cases are covered through the callers
 (tests/test_data_enwik8.py, tests/test_reliability_data.py); here only what they do not
@@ -18,8 +18,8 @@ import types
 
 import pytest
 
-from reformer.data import DataIntegrityError
-from reformer.data.download import download, expected_size
+from reformer.tasks import DataIntegrityError
+from repro.data.download import download, expected_size
 
 BODY = bytes(range(256)) * 40
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from reformer.data import DataIntegrityError, duplication_loss_mask, load_split, prepare_task
-from reformer.data.duplication import generate_duplication
+from reformer.tasks import DataIntegrityError, duplication_loss_mask, load_split, prepare_task
+from reformer.tasks.duplication import generate_duplication
 
 PARAMS = dict(length=16, vocab_size=7, n_train=64, n_valid=16, n_test=16, seed=3)
 

@@ -11,8 +11,8 @@ import torch
 from test_data_download import ServeBytes
 from torch.utils.data import DataLoader
 
-from reformer.data import DataIntegrityError, Enwik8Dataset, load_split, prepare_task
-from reformer.data import enwik8 as enwik8_module
+from reformer.tasks import DataIntegrityError, Enwik8Dataset, load_split, prepare_task
+from reformer.tasks import enwik8 as enwik8_module
 
 # The loopback server fixture lives with the download tests; pytest finds it by this name.
 http_server = test_data_download.http_server

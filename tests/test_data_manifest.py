@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from reformer.data import (
+from reformer.tasks import (
     DataIntegrityError,
     load_split,
     prepare_task,

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from reformer.data import DataIntegrityError, verify_manifest
-from reformer.data.wmt14 import (
+from reformer.models import ReformerEncoderDecoder
+from reformer.tasks import DataIntegrityError, verify_manifest
+from reformer.tasks.wmt14 import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
@@ -30,8 +31,7 @@ from reformer.data.wmt14 import (
     validate_params,
     write_sample_corpus,
 )
-from reformer.models import ReformerEncoderDecoder
-from reformer.training.metrics import LanguageModelObjective
+from repro.training.metrics import LanguageModelObjective
 
 EN = [
     "the house is small",
@@ -326,8 +326,8 @@ def test_translation_smoke_end_to_end(tmp_path):
     """Prepare the sample corpus, train the reversible encoder-decoder with the generic
     training loop on packed pairs, then decode the test set and score it."""
     from reformer.config import TrainConfig
-    from reformer.training import fit
-    from reformer.training.distributed import DistContext
+    from repro.training import fit
+    from repro.training.distributed import DistContext
 
     out = prepare_wmt14(tmp_path / "wmt14", write_sample_corpus(tmp_path / "raw"))
     train = load_wmt14_split(out, "train")

@@ -13,9 +13,9 @@ import torch.multiprocessing as mp
 from torch.utils.data import DistributedSampler
 
 from reformer.config import TrainConfig
-from reformer.data import load_split, prepare_task
 from reformer.models import ReformerLM
-from reformer.training import (
+from reformer.tasks import load_split, prepare_task
+from repro.training import (
     all_gather_object,
     cleanup_distributed,
     evaluate_lm,

@@ -179,7 +179,7 @@ def test_guides_name_only_existing_make_targets() -> None:
 def test_guides_name_only_existing_files() -> None:
     """Every script or config path that a guide's code names (``pipelines/train.py``) exists."""
     pattern = re.compile(
-        r"\b((?:pipelines|benchmarks|scripts|configs|report|reformer)/[\w./-]+"
+        r"\b((?:pipelines|scripts|configs|report|reformer|repro)/[\w./-]+"
         r"\.(?:py|sh|sbatch|yaml|tex|bib))\b"
     )
     missing = set()

@@ -120,7 +120,7 @@ def test_lsh_bucket_leak_moves_past_outputs_yet_their_gradient_from_the_future_i
 
     On duplication-task sequences (0 w 0 w), tokens after a split are replaced; original and
     changed sequences share one batch, hence the same LSH rotations. Some outputs before the
-    split move (benchmarks/lsh_causal_leak.py measures how often), but no gradient flows from
+    split move (reformer/benchmarks/lsh_causal_leak.py measures how often), but no gradient flows from
     any later embedding to them.
     """
     length, vocab = 32, 8

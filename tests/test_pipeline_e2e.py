@@ -159,9 +159,9 @@ def test_smoke_translation_is_scored_like_sacrebleu(repo):
     import sacrebleu
     import torch
 
-    from reformer.data.wmt14 import BOS_ID, EOS_ID, WMT14Dataset, load_tokenizer
     from reformer.decoding import translate
     from reformer.models import ReformerEncoderDecoder
+    from reformer.tasks.wmt14 import BOS_ID, EOS_ID, WMT14Dataset, load_tokenizer
 
     root, _ = repo
     data = root / "data" / "wmt14"

@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from reformer.data import prepare_task
+from reformer.tasks import prepare_task
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(300)]
 
@@ -38,7 +38,7 @@ import time
 root, (kind, ranks, at) = sys.argv[1], os.environ["FAULT"].split(":")
 sys.argv = [sys.argv[0], *sys.argv[2:]]
 sys.path.insert(0, root)
-from reformer.training import metrics  # noqa: E402
+from repro.training import metrics  # noqa: E402
 
 rank = int(os.environ.get("RANK", "0"))
 original = metrics.LanguageModelObjective.forward
@@ -165,9 +165,9 @@ WRITERS = (
     "pipelines/train.py",
     "pipelines/evaluate.py",
     "pipelines/prepare.py",
-    "reformer/training/loop.py",
-    "reformer/training/metrics.py",
-    "reformer/tracking/run.py",
+    "repro/training/loop.py",
+    "repro/training/metrics.py",
+    "repro/tracking/run.py",
 )
 # methods (torch.save, json.dump, np.save, Path.write_text, ...) and the open() builtin
 DIRECT_WRITES = {"write_text", "write_bytes", "save", "dump", "fdopen", "savetxt", "tofile"}

@@ -168,7 +168,7 @@ def test_no_token_in_any_tracked_file():
 
 # --- the key is read from the environment only ---------------------------------------------
 
-CODE_DIRS = ("reformer", "pipelines", "benchmarks", "scripts")
+CODE_DIRS = ("reformer", "repro", "pipelines", "scripts")
 
 
 def _python_sources() -> list[Path]:

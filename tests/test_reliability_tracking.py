@@ -26,7 +26,7 @@ import yaml
 from test_reliability_security import fake_wandb_key, find_secrets
 from test_tracking_run import run_contents
 
-from reformer.data import prepare_task
+from reformer.tasks import prepare_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

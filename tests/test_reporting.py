@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from reformer.reporting import (
+from repro.reporting import (
     Claim,
     Macros,
     MissingRunError,
@@ -33,7 +33,7 @@ from reformer.reporting import (
     load_runs,
     macro_name,
 )
-from reformer.tracking.reader import Run
+from repro.tracking.reader import Run
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = REPO / "report" / "claims.yaml"
@@ -396,7 +396,7 @@ def _budget_row(name: str, params: int, hours: float) -> dict:
 
 
 def test_budget_tables_have_units_readable_numbers_and_a_total() -> None:
-    from reformer.reporting import _budget, format_significant
+    from repro.reporting import _budget, format_significant
 
     a100 = {"params_file": "params.yaml", "accelerator": "a100", "peak_tflops": 312.0, "mfu": 0.3}
     h100 = {
@@ -449,7 +449,7 @@ def test_budget_tables_have_units_readable_numbers_and_a_total() -> None:
 
 
 def test_budget_table_of_older_files_and_of_the_paper_profile_itself() -> None:
-    from reformer.reporting import _budget
+    from repro.reporting import _budget
 
     rows = [_budget_row("dup-full", 145_000, 2.0)]
     old = _budget(rows)  # a bare list of rows: no assumptions, so no accelerator name

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reformer.results import END, START, render_results, update_readme
+from repro.reporting.readme import END, START, render_results, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

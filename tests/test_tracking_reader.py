@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from reformer.tracking.reader import (
+from repro.tracking.reader import (
     OnlineRunReader,
     Run,
     RunFetchError,

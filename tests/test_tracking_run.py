@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reformer.tracking import RunRef, read_run_json, run_group, start_run
-from reformer.tracking.run import RUN_JSON_KEYS, write_run_json
+from repro.tracking import RunRef, read_run_json, run_group, start_run
+from repro.tracking.run import RUN_JSON_KEYS, write_run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 32 * 1024
@@ -116,7 +116,7 @@ def test_resume_writes_to_the_same_run_id(tmp_path, offline):
     run.finish()
     write_run_json(tmp_path / "run.json", run.ref)
     code = (
-        "import sys; from reformer.tracking import read_run_json, resume_run; "
+        "import sys; from repro.tracking import read_run_json, resume_run; "
         "r = resume_run(read_run_json(sys.argv[1]), sys.argv[2]); "
         "print(r.active); r.summary({'eval/accuracy_full': 0.5}); r.finish()"
     )

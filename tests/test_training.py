@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from reformer.config import TrainConfig
-from reformer.data import load_split, prepare_task
 from reformer.models import ReformerLM
-from reformer.training import (
+from reformer.tasks import load_split, prepare_task
+from repro.training import (
     DistContext,
     LanguageModelObjective,
     NonFiniteLossError,
@@ -377,7 +377,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_checkpoint(dup_dir, tmp
 
 
 def test_source_digest_changes_with_the_code_and_nothing_else(tmp_path):
-    from reformer.training import source_digest
+    from repro.training import source_digest
 
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)

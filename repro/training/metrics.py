@@ -140,7 +140,7 @@ def evaluate_lm(
         predicted right, "bpc": loss / ln 2, "count": counted positions}``.
 
     Example:
-        >>> from reformer.data.duplication import DuplicationDataset, generate_duplication
+        >>> from reformer.tasks.duplication import DuplicationDataset, generate_duplication
         >>> import numpy as np, tempfile, pathlib
         >>> with tempfile.TemporaryDirectory() as d:
         ...     np.save(pathlib.Path(d) / "t.npy", generate_duplication(

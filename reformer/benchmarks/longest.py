@@ -9,7 +9,7 @@ fails with an allocation error instead of exhausting the machine; :func:`search`
 the length, each try in a fresh process, until a try does not fit, fails, or runs out of
 time. Run it by hand with::
 
-    python benchmarks/longest.py --start 16384 --max-length 262144 --memory-gb 8
+    python reformer/benchmarks/longest.py --start 16384 --max-length 262144 --memory-gb 8
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 import torch
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.peers import axial_shape
-from benchmarks.speed import reversible_lsh_lm
 from reformer import LSHSelfAttention
-from reformer.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
+from reformer.benchmarks.peers import axial_shape
+from reformer.benchmarks.speed import reversible_lsh_lm
+from repro.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
 
 # Below this growth exponent the peak is mostly fixed cost and not worth extrapolating.
 _MIN_GROWTH_EXPONENT = 0.1
@@ -56,7 +56,7 @@ def try_length(
 
     Returns:
         ``{"length", "fits", "peak_rss_bytes" (whole process), "step_s", "limit_bytes"}``.
-        An allocation beyond the limit raises, and :func:`reformer.benchmarking.run_isolated`
+        An allocation beyond the limit raises, and :func:`repro.benchmarking.run_isolated`
         reports it as ``"status": "out of memory"``.
     """
     torch.set_num_threads(threads)

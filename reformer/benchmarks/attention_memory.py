@@ -8,8 +8,8 @@ exists), shown for comparison.
 
 Usage::
 
-    python benchmarks/attention_memory.py
-    python benchmarks/attention_memory.py --lengths 1024 4096 16384 --full-max-length 8192
+    python reformer/benchmarks/attention_memory.py
+    python reformer/benchmarks/attention_memory.py --lengths 1024 4096 16384 --full-max-length 8192
 """
 
 from __future__ import annotations

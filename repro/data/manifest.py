@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from repro.io import atomic_write_bytes
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20  # 1 MiB: large enough for hashing speed, small enough to stream 90 MB files
@@ -64,33 +65,6 @@ def sha256_file(path: str | os.PathLike) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
-
-    The bytes go to a temporary file in the same directory (same filesystem), are flushed
-    to disk, and the temporary file is renamed over ``path`` with ``os.replace``.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     p = pathlib.Path(d) / "f.txt"
-        ...     atomic_write_bytes(p, b"hello")
-        ...     p.read_bytes(), sorted(x.name for x in pathlib.Path(d).iterdir())
-        (b'hello', ['f.txt'])
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _file_shape(path: Path) -> list[int]:

@@ -9,8 +9,8 @@ measured from the first sample after the warm-up to the median of the last three
 
 Usage::
 
-    python benchmarks/soak.py                          # 4000 steps, 2 ranks
-    python benchmarks/soak.py --steps 6000 --ranks 1 --num-workers 2 --json soak.json
+    python reformer/benchmarks/soak.py                          # 4000 steps, 2 ranks
+    python reformer/benchmarks/soak.py --steps 6000 --ranks 1 --num-workers 2 --json soak.json
 
 Linux only (``/proc``). The figure is a benchmark number, not a test: it depends on the
 allocator and on what else the machine runs.
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from reformer.data import prepare_task  # noqa: E402
+from reformer.tasks import prepare_task  # noqa: E402
 
 EXP = "dup-lsh2"
 STEP_LINE = re.compile(rf"^{EXP} step (\d+):")

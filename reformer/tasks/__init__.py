@@ -1,8 +1,8 @@
 """Data preparation and loading for the paper's tasks.
 
-One module per task (:mod:`~reformer.data.duplication`, :mod:`~reformer.data.enwik8`,
-:mod:`~reformer.data.wmt14`), and
-:mod:`~reformer.data.manifest` for the sha256 manifest every prepared directory carries.
+One module per task (:mod:`~reformer.tasks.duplication`, :mod:`~reformer.tasks.enwik8`,
+:mod:`~reformer.tasks.wmt14`), and
+:mod:`~repro.data.manifest` for the sha256 manifest every prepared directory carries.
 
 - :func:`prepare_task` writes a task's splits and manifest into a directory
   (``dvc.yaml``'s prepare stage calls it).
@@ -20,15 +20,16 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from .duplication import DuplicationDataset, duplication_loss_mask, prepare_duplication
-from .enwik8 import Enwik8Dataset, prepare_enwik8
-from .manifest import (
+from repro.data.manifest import (
     DataIntegrityError,
     read_manifest,
     sha256_file,
     verify_manifest,
     write_manifest,
 )
+
+from .duplication import DuplicationDataset, duplication_loss_mask, prepare_duplication
+from .enwik8 import Enwik8Dataset, prepare_enwik8
 from .wmt14 import WMT14Dataset, load_wmt14_split, prepare_wmt14
 
 __all__ = [
@@ -60,8 +61,8 @@ def prepare_task(task: str, out_dir: str | os.PathLike, params: dict) -> Path:
         out_dir: destination directory (created if needed; its split files and manifest
             are replaced only once the new ones are complete).
         params: the task's parameters, see
-            :func:`reformer.data.duplication.validate_params` and
-            :func:`reformer.data.enwik8.validate_params`.
+            :func:`reformer.tasks.duplication.validate_params` and
+            :func:`reformer.tasks.enwik8.validate_params`.
 
     Returns:
         ``out_dir`` as a Path.

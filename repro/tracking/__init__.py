@@ -1,16 +1,16 @@
 """Experiment tracking with Weights & Biases.
 
-- :mod:`reformer.tracking.run`: run set-up for training and evaluation (rank 0 only,
+- :mod:`repro.tracking.run`: run set-up for training and evaluation (rank 0 only,
   offline by default) and the ``run.json`` reference each trained model keeps.
-- :mod:`reformer.tracking.reader`: reads runs back (offline record files or the W&B API).
+- :mod:`repro.tracking.reader`: reads runs back (offline record files or the W&B API).
 
 Example:
-    >>> from reformer.tracking import RunRef
+    >>> from repro.tracking import RunRef
     >>> RunRef("dup-full", "offline", None, None, "p", "id", "g", None).mode
     'offline'
 """
 
-from reformer.tracking.run import (
+from repro.tracking.run import (
     RunRef,
     TrackedRun,
     git_commit,

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .download import as_url, download
-from .manifest import DataIntegrityError, publish, sha256_file
+from repro.data.download import as_url, download
+from repro.data.manifest import DataIntegrityError, publish, sha256_file
 
 TASK = "enwik8"
 SPLITS = ("train", "valid", "test")
@@ -298,7 +298,7 @@ class Enwik8Dataset(Dataset):
 
     Args:
         path: a ``.bin`` file of raw bytes. Integrity is checked by
-            :func:`reformer.data.load_split`, not here.
+            :func:`reformer.tasks.load_split`, not here.
         seq_len: tokens per item (>= 2, at most the file size).
 
     Items are dicts (the default collate stacks them into a batch):

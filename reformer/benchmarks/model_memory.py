@@ -8,8 +8,8 @@ Transformer keeps every layer's activations and grows linearly.
 
 Usage::
 
-    python benchmarks/model_memory.py                   # table on stdout
-    python benchmarks/model_memory.py --json out.json   # and the numbers as JSON
+    python reformer/benchmarks/model_memory.py                   # table on stdout
+    python reformer/benchmarks/model_memory.py --json out.json   # and the numbers as JSON
 """
 
 from __future__ import annotations

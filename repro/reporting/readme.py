@@ -8,7 +8,7 @@ come from ``report/claims.yaml``. Nothing is typed by hand, so a stale README is
 ``python pipelines/results.py --check`` fails when the section differs from what the metrics say.
 
 Example:
-    >>> from reformer.reporting import Table2
+    >>> from repro.reporting import Table2
     >>> t2 = Table2(rows=({"label": "LSH-4", "experiment": "dup-lsh4"},),
     ...             columns=({"label": "Full", "name": "full"}, {"label": "LSH-4", "name": "lsh4"}),
     ...             paper=((0.8, 99.9),), fastai=((46.54, 99.77),))
@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reformer.reporting import Table2, benchmark_targets, load_claims, published
+from repro.io import atomic_write_text
+from repro.reporting import Table2, benchmark_targets, load_claims, published
 
 __all__ = ["START", "END", "load_metrics", "render_results", "table2_markdown", "update_readme"]
 
@@ -137,7 +138,5 @@ def update_readme(readme: str | os.PathLike[str], section: str) -> bool:
     new = text[: start + len(START)] + "\n" + section.strip() + "\n" + text[end:]
     if new == text:
         return False
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+    atomic_write_text(path, new)
     return True

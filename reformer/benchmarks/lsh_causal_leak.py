@@ -17,8 +17,8 @@ is given.
 
 Usage::
 
-    python benchmarks/lsh_causal_leak.py                  # table for 1, 2, 4, 8 rounds
-    python benchmarks/lsh_causal_leak.py --length 1024 --vocab 128 --bucket-size 64
+    python reformer/benchmarks/lsh_causal_leak.py                  # table for 1, 2, 4, 8 rounds
+    python reformer/benchmarks/lsh_causal_leak.py --length 1024 --vocab 128 --bucket-size 64
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from reformer.data.duplication import generate_duplication
 from reformer.models import ReformerLM
+from reformer.tasks.duplication import generate_duplication
 
 TOLERANCE = 1e-9
 

@@ -30,11 +30,11 @@ from typing import Any
 import torch
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.longest import longest_model
 from reformer import ChunkedFeedForward, FullSelfAttention, LSHSelfAttention
-from reformer.benchmarking import is_out_of_memory, summarize
+from reformer.benchmarks.longest import longest_model
+from repro.benchmarking import is_out_of_memory, summarize
 
 # Dense bf16 tensor-core peaks (TFLOP/s, without sparsity) from the vendors' data sheets,
 # matched in this order against torch.cuda.get_device_name(), so "H100 PCIe" comes before

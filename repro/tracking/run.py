@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from reformer.training.checkpoint import atomic_write_json
+from repro.training.checkpoint import atomic_write_json
 
 __all__ = [
     "RunRef",

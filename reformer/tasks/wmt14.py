@@ -16,9 +16,9 @@ Preparation (:func:`prepare_wmt14`):
 
 Nothing is written into the output directory until every step has passed: all files are
 made in a staging directory beside it and moved in at the end, followed by the sha256
-manifest (:mod:`reformer.data.manifest`). A checksum mismatch, a truncated or unreadable
+manifest (:mod:`repro.data.manifest`). A checksum mismatch, a truncated or unreadable
 archive, a missing member or unequal line counts raise a one-line
-:class:`~reformer.data.manifest.DataIntegrityError` and leave ``out_dir`` as it was.
+:class:`~repro.data.manifest.DataIntegrityError` and leave ``out_dir`` as it was.
 
 Prepared directory::
 
@@ -85,9 +85,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from .download import as_url, download
-from .download import parse_checksum as _parse_checksum
-from .manifest import DataIntegrityError, publish, sha256_file, verify_manifest
+from repro.data.download import as_url, download
+from repro.data.download import parse_checksum as _parse_checksum
+from repro.data.manifest import DataIntegrityError, publish, sha256_file, verify_manifest
 
 __all__ = [
     "BOS_ID",
@@ -188,7 +188,7 @@ _SEG = re.compile(r"<seg[^>]*>(.*)</seg>", re.IGNORECASE)
 def parse_checksum(value: Any, where: str = "checksum") -> tuple[str, str]:
     """``"sha256:<hex>"``, ``"md5:<hex>"`` or a bare 64-digit sha256 -> ``(algorithm, hex)``.
 
-    :func:`reformer.data.download.parse_checksum`, with errors that name the wmt14 param.
+    :func:`repro.data.download.parse_checksum`, with errors that name the wmt14 param.
 
     Example:
         >>> parse_checksum("MD5:" + "A" * 32)
@@ -997,7 +997,7 @@ def write_sample_corpus(directory: str | os.PathLike, repeat: int = 20) -> dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m reformer.data.wmt14 sample DIR``: write :func:`write_sample_corpus` there.
+    """``python -m reformer.tasks.wmt14 sample DIR``: write :func:`write_sample_corpus` there.
 
     Prints the ``tasks.wmt14`` parameters as YAML (paste them into a profile).
 
@@ -1010,7 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import yaml
 
     if len(argv or []) != 2 or argv[0] != "sample":
-        print("usage: python -m reformer.data.wmt14 sample DIR", file=sys.stderr)
+        print("usage: python -m reformer.tasks.wmt14 sample DIR", file=sys.stderr)
         return 2
     params = write_sample_corpus(argv[1])
     print(yaml.safe_dump({"tasks": {"wmt14": params}}, sort_keys=False), end="")

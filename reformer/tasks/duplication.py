@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .manifest import publish
+from repro.data.manifest import publish
 
 TASK = "duplication"
 SPLITS = ("train", "valid", "test")
@@ -203,7 +203,7 @@ class DuplicationDataset(Dataset):
     Args:
         path: an int64 ``.npy`` file of shape ``(n, length)`` written by
             :func:`prepare_duplication`. Integrity is checked by
-            :func:`reformer.data.load_split`, not here.
+            :func:`reformer.tasks.load_split`, not here.
         vocab_size: recorded as the ``vocab_size`` attribute (``load_split`` fills it in
             from the manifest); None if unknown.
 

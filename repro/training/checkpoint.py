@@ -17,13 +17,13 @@ afresh instead of resuming (or, when complete, silently reusing) weights of the 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from repro.io import atomic_save, atomic_write_json, atomic_write_text
 
 __all__ = [
     "CheckpointError",
@@ -60,59 +60,6 @@ class CheckpointError(ValueError):
         >>> issubclass(CheckpointError, ValueError)
         True
     """
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj)`` to ``path`` atomically (temporary file + ``os.replace``).
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     atomic_save({"w": torch.ones(2)}, pathlib.Path(d) / "m.pt")
-        ...     torch.load(pathlib.Path(d) / "m.pt")["w"].tolist()
-        [1.0, 1.0]
-    """
-    _atomic_write(Path(path), lambda f: torch.save(obj, f))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     atomic_write_text(pathlib.Path(d) / "a.txt", "hi")
-        ...     (pathlib.Path(d) / "a.txt").read_text()
-        'hi'
-    """
-    _atomic_write(Path(path), lambda f: f.write(text.encode()))
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON (with a final newline) to ``path`` atomically.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     atomic_write_json(pathlib.Path(d) / "a.json", {"x": 1})
-        ...     json.loads((pathlib.Path(d) / "a.json").read_text())
-        {'x': 1}
-    """
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -8,11 +8,11 @@
 * :func:`lm_step` -- training throughput (loss + backward + AdamW step) of a small
   reversible LSH language model, this library's or a peer's.
 
-Each returns a JSON-serialisable dict from :func:`reformer.benchmarking.measure_steps`
+Each returns a JSON-serialisable dict from :func:`repro.benchmarking.measure_steps`
 plus what it measured; ``pipelines/benchmark.py`` runs them through
-:func:`reformer.benchmarking.run_isolated`. Run one by hand with, for example::
+:func:`repro.benchmarking.run_isolated`. Run one by hand with, for example::
 
-    python benchmarks/speed.py attention --impl lsh --length 4096 --n-hashes 2
+    python reformer/benchmarks/speed.py attention --impl lsh --length 4096 --n-hashes 2
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any
 import torch
 
 if __package__ in (None, ""):  # run as a script: make `reformer` and `benchmarks` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks import peers
 from reformer import FullSelfAttention, LSHSelfAttention, ReformerLM, TransformerLM
-from reformer.benchmarking import measure_steps
+from reformer.benchmarks import peers
 from reformer.memory import saved_tensor_bytes
+from repro.benchmarking import measure_steps
 
 # Our implementations; every other name is a peer of benchmarks.peers.
 OURS = ("full", "lsh")
@@ -67,7 +67,7 @@ def attention_step(
         length, batch: input shape; ``d_model``, ``n_heads``: layer width and heads.
         bucket_size, n_hashes: LSH chunk length and rounds (ignored by ``"full"``).
         threads, seed: torch intra-op threads and seed.
-        timing: keyword arguments of :func:`reformer.benchmarking.measure_steps`.
+        timing: keyword arguments of :func:`repro.benchmarking.measure_steps`.
 
     Returns:
         The measurement, plus ``saved_bytes`` (tensors saved for backward by the forward

@@ -1,23 +1,23 @@
 """Distributed training: process-group set-up, the training loop, checkpoints, schedules.
 
-- :mod:`~reformer.training.distributed`: ``torchrun`` environment -> process group (gloo on
+- :mod:`~repro.training.distributed`: ``torchrun`` environment -> process group (gloo on
   CPU, nccl on CUDA, with a timeout), collectives that are no-ops in one process;
-- :mod:`~reformer.training.loop`: :func:`fit`, DDP with a resumable ``DistributedSampler``,
+- :mod:`~repro.training.loop`: :func:`fit`, DDP with a resumable ``DistributedSampler``,
   gradient accumulation and clipping, mixed precision on CUDA, metrics averaged over ranks,
   atomic checkpoints and exact resume, a stop on non-finite loss;
-- :mod:`~reformer.training.metrics`: the masked language-modelling objective and evaluation
+- :mod:`~repro.training.metrics`: the masked language-modelling objective and evaluation
   (accuracy, loss, bits per character);
-- :mod:`~reformer.training.optim`, :mod:`~reformer.training.schedules`: AdamW/Adafactor and
+- :mod:`~repro.training.optim`, :mod:`~repro.training.schedules`: AdamW/Adafactor and
   warmup + decay schedules;
-- :mod:`~reformer.training.checkpoint`: atomic writes and RNG state capture.
+- :mod:`~repro.training.checkpoint`: atomic writes and RNG state capture.
 
 Example:
-    >>> from reformer.training import lr_multiplier
+    >>> from repro.training import lr_multiplier
     >>> lr_multiplier(0, "constant", total_steps=10, warmup_steps=2)
     0.5
 """
 
-from reformer.training.checkpoint import (
+from repro.training.checkpoint import (
     CheckpointError,
     atomic_save,
     atomic_write_json,
@@ -27,7 +27,7 @@ from reformer.training.checkpoint import (
     restore_rng_state,
     source_digest,
 )
-from reformer.training.distributed import (
+from repro.training.distributed import (
     DistContext,
     all_gather_object,
     all_reduce_sum,
@@ -36,21 +36,21 @@ from reformer.training.distributed import (
     is_peer_failure,
     setup_distributed,
 )
-from reformer.training.loop import (
+from repro.training.loop import (
     HISTORY_FIELDS,
     NonFiniteLossError,
     TrainResult,
     fit,
     micro_batches,
 )
-from reformer.training.metrics import (
+from repro.training.metrics import (
     LanguageModelObjective,
     autocast_context,
     evaluate_lm,
     shift_targets,
 )
-from reformer.training.optim import OPTIMIZERS, build_optimizer, param_groups
-from reformer.training.schedules import SCHEDULES, LRSchedule, build_scheduler, lr_multiplier
+from repro.training.optim import OPTIMIZERS, build_optimizer, param_groups
+from repro.training.schedules import SCHEDULES, LRSchedule, build_scheduler, lr_multiplier
 
 __all__ = [
     "HISTORY_FIELDS",

@@ -1,7 +1,7 @@
 """The training loop: DDP, resumable sampling, accumulation, clipping, checkpoints, metrics.
 
 :func:`fit` trains a language model for ``cfg.steps`` optimizer steps on every rank of a
-:class:`~reformer.training.distributed.DistContext`:
+:class:`~repro.training.distributed.DistContext`:
 
 - each rank reads a disjoint shard of every epoch (``DistributedSampler``, reshuffled per
   epoch with ``set_epoch``) in micro-batches of ``batch_size / (world_size * grad_accum)``;
@@ -194,7 +194,7 @@ def fit(
 
     Example:
         >>> from reformer.config import TrainConfig
-        >>> from reformer.training.distributed import DistContext
+        >>> from repro.training.distributed import DistContext
         >>> data = [{"tokens": torch.tensor([1, 2, 1, 2]), "loss_mask": torch.ones(4).bool()}] * 8
         >>> model = nn.Sequential(nn.Embedding(3, 8), nn.Linear(8, 3))
         >>> ctx = DistContext(0, 1, 0, 1, torch.device("cpu"), None)

@@ -1,0 +1,330 @@
+"""Timing samples: summaries, contention, quiet-machine waits, repeats and pooling.
+
+Timing on a small shared CPU machine is noisy, so a figure is the median of repeats,
+reported with its minimum and maximum (:func:`summarize`), after an untimed warm-up step.
+A sample is "contended" when other processes used the CPU while it ran (:class:`CpuSample`);
+the medians use uncontended samples when there are any. Before a sample,
+:func:`wait_for_quiet` can wait for the other processes to leave the CPUs idle. One
+configuration's samples from several processes are pooled by :func:`pool_measurements`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from repro.benchmarking.memory import MALLOC_MEASURE, MALLOC_STEADY, PeakRSS, set_malloc_thresholds
+
+__all__ = [
+    "CpuSample",
+    "measure_steps",
+    "pool_measurements",
+    "summarize",
+    "wait_for_quiet",
+]
+
+
+def summarize(samples: Sequence[float]) -> dict[str, Any]:
+    """Median, minimum and maximum of ``samples`` (the median of an even count is the mean
+    of the two middle values).
+
+    Args:
+        samples: one or more numbers.
+
+    Returns:
+        ``{"median", "min", "max", "n", "samples"}``.
+
+    Raises:
+        ValueError: when ``samples`` is empty.
+
+    Example:
+        >>> s = summarize([3.0, 1.0, 2.0, 10.0])
+        >>> s["median"], s["min"], s["max"], s["n"]
+        (2.5, 1.0, 10.0, 4)
+    """
+    values = [float(v) for v in samples]
+    if not values:
+        raise ValueError("samples=[] is not allowed: give at least one number")
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+        "samples": values,
+    }
+
+
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """``(busy, total)`` jiffies of all CPUs from ``/proc/stat``."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuSample:
+    """Wall time, this process's CPU time and other processes' CPU time over a block.
+
+    Attributes (after the block): ``wall`` (s), ``cpu`` (this process, all threads, s),
+    ``foreign`` (CPU seconds used by every other process, from ``/proc/stat``; ``None``
+    where unavailable), and ``contended``: ``foreign`` above ``threshold`` of the block's
+    wall time (that is, another process took a noticeable share of a core).
+
+    Args:
+        threshold: share of one core's time that counts as contention.
+
+    Example:
+        >>> with CpuSample() as s:
+        ...     _ = sum(range(10_000))
+        >>> s.wall >= 0 and s.cpu >= 0
+        True
+    """
+
+    def __init__(self, threshold: float = 0.1) -> None:
+        self.threshold = threshold
+        self.wall = 0.0
+        self.cpu = 0.0
+        self.foreign: float | None = None
+        self.contended = False
+
+    def __enter__(self) -> CpuSample:
+        self._jiffies = _cpu_jiffies()
+        self._times = os.times()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._t0
+        times = os.times()
+        self.cpu = (times.user - self._times.user) + (times.system - self._times.system)
+        jiffies = _cpu_jiffies()
+        if jiffies is not None and self._jiffies is not None:
+            hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+            busy = (jiffies[0] - self._jiffies[0]) / hz
+            self.foreign = max(0.0, busy - self.cpu)
+            self.contended = self.foreign > self.threshold * max(self.wall, 1e-9)
+
+
+def wait_for_quiet(max_wait_s: float, threshold: float = 0.1, window_s: float = 0.25) -> float:
+    """Sleep until other processes leave the CPUs idle, for at most ``max_wait_s``.
+
+    "Idle": over a ``window_s`` window, every other process together used less than
+    ``threshold`` of one core (``/proc/stat`` minus this process's own CPU time).
+
+    Args:
+        max_wait_s: longest wait; 0 returns at once.
+        threshold: share of one core that still counts as idle.
+        window_s: observation window.
+
+    Returns:
+        Seconds waited.
+
+    Example:
+        >>> wait_for_quiet(0.0)
+        0.0
+    """
+    if max_wait_s <= 0:
+        return 0.0
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    t0 = time.perf_counter()
+    while True:
+        before, own_before = _cpu_jiffies(), os.times()
+        time.sleep(window_s)
+        after, own_after = _cpu_jiffies(), os.times()
+        waited = time.perf_counter() - t0
+        if before is None or after is None:
+            return waited
+        own = (own_after.user - own_before.user) + (own_after.system - own_before.system)
+        foreign = (after[0] - before[0]) / hz - own
+        if foreign < threshold * window_s or waited >= max_wait_s:
+            return waited
+
+
+def _timed(step: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``step`` once under :class:`CpuSample`."""
+    with CpuSample() as cpu:
+        step()
+    return {"wall": cpu.wall, "cpu": cpu.cpu, "foreign": cpu.foreign, "contended": cpu.contended}
+
+
+def measure_steps(
+    step: Callable[[], Any],
+    *,
+    warmup: int = 1,
+    repeats: int = 3,
+    min_repeats: int = 1,
+    max_repeats: int | None = None,
+    budget_s: float = 10.0,
+    cap_s: float | None = None,
+    long_step_s: float | None = None,
+    quiet_wait_s: float = 0.0,
+    memory: bool = True,
+    memory_repeats: int = 1,
+) -> dict[str, Any]:
+    """Measure the peak RSS growth of ``step``, then time it over repeats.
+
+    Memory first, with glibc set to return every block over 128 KiB at once
+    (:data:`MALLOC_MEASURE`, set before the warm-up so that no earlier heap growth is
+    reused): ``warmup`` steps, then ``memory_repeats`` steps, each with the peak-RSS counter
+    reset (:class:`PeakRSS`). Then time, with glibc in its steady state
+    (:data:`MALLOC_STEADY`): one more untimed step, then samples until ``repeats``
+    uncontended ones exist, or ``max_repeats`` in all, or the time budget is spent with at
+    least ``min_repeats``.
+
+    An expensive step (the last warm-up step took longer than ``long_step_s``) saves steps:
+    the warm-up step's own peak is the memory sample and the first steady-state step is the
+    first timed sample (one-time costs are then a negligible part of either). When the
+    warm-up step takes longer than ``cap_s``, nothing more runs, ``"over_cap"`` is True and
+    the warm-up time is reported.
+
+    Args:
+        step: the work of one step (for example forward + backward).
+        warmup: steps before the memory samples (at least 1 when ``memory``).
+        repeats: wanted uncontended timed samples.
+        min_repeats: timed samples taken whatever the budget.
+        max_repeats: most timed samples (default ``2 * repeats``).
+        budget_s: wall-clock budget of the timed samples (waits excluded).
+        cap_s: longest acceptable warm-up step.
+        long_step_s: above this a step counts as expensive (``None``: never).
+        quiet_wait_s: before each timed step, wait up to this long for other processes to
+            leave the CPU idle (:func:`wait_for_quiet`).
+        memory: measure the peak RSS growth of a step.
+        memory_repeats: memory samples (each one step).
+
+    Returns:
+        ``{"time_s": summarize(...), "cpu_s": summarize(...), "peak_rss_bytes":
+        summarize(...) or None, "warmup_s": [...], "n_contended": int, "n_samples": int,
+        "memory_method": str, "memory_first_step": bool, "over_cap": bool,
+        "quiet_waited_s": float, "samples": [{"wall", "cpu", "foreign", "contended",
+        "first_step"}]}``; ``time_s`` and ``cpu_s`` summarise the uncontended samples when
+        there are any, else all of them.
+
+    Example:
+        >>> r = measure_steps(lambda: sum(range(1000)), repeats=3, memory=False)
+        >>> r["n_samples"] >= 3 and r["time_s"]["min"] <= r["time_s"]["median"]
+        True
+    """
+    if repeats < 1 or min_repeats < 1:
+        raise ValueError(f"repeats={repeats}, min_repeats={min_repeats} must be >= 1")
+    max_repeats = max(max_repeats or 2 * repeats, min_repeats)
+    n_warmup = max(warmup, 1 if memory else 0)
+    set_malloc_thresholds(*(MALLOC_MEASURE if memory else MALLOC_STEADY))
+    warmup_s: list[float] = []
+    first_delta, method = 0, ""
+    for _ in range(n_warmup):
+        mem = PeakRSS()
+        with mem:
+            t0 = time.perf_counter()
+            step()
+            warmup_s.append(time.perf_counter() - t0)
+        first_delta, method = mem.delta, mem.method
+    long = bool(warmup_s) and long_step_s is not None and warmup_s[-1] > long_step_s
+    over_cap = bool(warmup_s) and cap_s is not None and warmup_s[-1] > cap_s
+    peak, memory_first_step = None, False
+    if memory:
+        if long or over_cap:
+            deltas, memory_first_step = [first_delta], True
+        else:
+            deltas = []
+            for _ in range(max(1, memory_repeats)):
+                with PeakRSS() as mem:
+                    step()
+                deltas.append(mem.delta)
+        peak = summarize(deltas)
+    set_malloc_thresholds(*MALLOC_STEADY)
+    samples: list[dict[str, Any]] = []
+    waited = 0.0
+    if over_cap:
+        samples.append(
+            {
+                "wall": warmup_s[-1],
+                "cpu": float("nan"),
+                "foreign": None,
+                "contended": False,
+                "first_step": True,
+            }
+        )
+    elif not long:
+        step()  # the heap's first growth in the steady state is not timed
+    while not over_cap:
+        clean = [s for s in samples if not s["contended"]]
+        spent = sum(s["wall"] for s in samples)  # waits excluded
+        previous = samples[-1]["wall"] if samples else 0.0
+        if len(samples) >= max_repeats or len(clean) >= repeats:
+            break
+        if len(samples) >= min_repeats and spent + previous > budget_s:
+            break
+        waited += wait_for_quiet(quiet_wait_s)
+        samples.append({**_timed(step), "first_step": not samples and long})
+    clean = [s for s in samples if not s["contended"]]
+    return {
+        **_summarize_samples(samples),
+        "peak_rss_bytes": peak,
+        "warmup_s": warmup_s,
+        "n_contended": len(samples) - len(clean),
+        "n_samples": len(samples),
+        "memory_method": method,
+        "memory_first_step": memory_first_step,
+        "over_cap": over_cap,
+        "quiet_waited_s": waited,
+        "samples": samples,
+    }
+
+
+def _summarize_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """``time_s`` and ``cpu_s`` of timed samples: the uncontended ones, or all if none is."""
+    use = [s for s in samples if not s["contended"]] or samples
+    return {
+        "time_s": summarize([s["wall"] for s in use]),
+        "cpu_s": summarize([s["cpu"] for s in use]),
+    }
+
+
+def pool_measurements(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One measurement from several processes' :func:`measure_steps` of the same step.
+
+    On a shared machine a whole process can run 20% fast or slow (where its memory lands,
+    what its neighbours do), so one process decides a short configuration's median. Pooling
+    the samples of processes run at different times makes that median less a matter of luck.
+    The samples are pooled (uncontended ones if any), the memory samples too, and the counts
+    added; the other fields come from the first result.
+
+    Args:
+        results: one or more :func:`measure_steps` results, each with its ``samples``.
+
+    Returns:
+        A result of the same form, with ``processes`` set to ``len(results)``.
+
+    Raises:
+        ValueError: when ``results`` is empty.
+
+    Example:
+        >>> def run(*walls):
+        ...     samples = [{"wall": w, "cpu": w, "contended": False} for w in walls]
+        ...     return {"samples": samples, "n_contended": 0, "n_samples": len(walls),
+        ...             "warmup_s": [1.0], "quiet_waited_s": 0.5, "peak_rss_bytes": None}
+        >>> pool_measurements([run(1.0, 2.0), run(4.0)])["time_s"]["median"]
+        2.0
+    """
+    if not results:
+        raise ValueError("results=[] is not allowed: give at least one measurement")
+    samples = [s for r in results for s in r["samples"]]
+    memory = [r["peak_rss_bytes"] for r in results if r.get("peak_rss_bytes")]
+    return {
+        **results[0],
+        **_summarize_samples(samples),
+        "peak_rss_bytes": summarize([v for m in memory for v in m["samples"]]) if memory else None,
+        "warmup_s": [w for r in results for w in r["warmup_s"]],
+        "n_contended": sum(r["n_contended"] for r in results),
+        "n_samples": sum(r["n_samples"] for r in results),
+        "over_cap": any(r.get("over_cap") for r in results),
+        "quiet_waited_s": sum(r["quiet_waited_s"] for r in results),
+        "samples": samples,
+        "processes": len(results),
+    }
