@@ -59,13 +59,13 @@ bench-gpu: setup ## The GPU benchmark on a CUDA card (metrics/benchmark-gpu.json
 	$(BIN)/python pipelines/benchmark_gpu.py --out metrics/benchmark-gpu.json
 
 profile-smoke: setup ## Switch params.yaml to the smoke profile (the whole pipeline in ~1 min, CI)
-	$(BIN)/python -m reformer.config use smoke
+	$(BIN)/python -m repro.config use smoke
 
 profile-default: setup ## Switch params.yaml to the default profile (a laptop CPU, minutes)
-	$(BIN)/python -m reformer.config use default
+	$(BIN)/python -m repro.config use default
 
 profile-paper: setup ## Switch params.yaml to the paper's hyperparameters (GPU cluster)
-	$(BIN)/python -m reformer.config use paper
+	$(BIN)/python -m repro.config use paper
 
 clean: ## Remove build outputs and caches (keeps .venv, data, models and the DVC cache)
 	rm -rf docs/_build report/build .pytest_cache .ruff_cache

@@ -390,8 +390,8 @@ def setup(app):  # type: ignore[no-untyped-def]
 # -- generated page fragment: the experiments of every profile, read from configs/*.yaml ------
 def _profiles_table() -> str:
     """Return one Markdown table per profile listing its experiments, resolved by
-    :func:`reformer.config.load_params`, so the guide shows exactly what the profiles run."""
-    from reformer.config import load_params
+    :func:`repro.config.load_params`, so the guide shows exactly what the profiles run."""
+    from repro.config import load_params
 
     order = {"smoke": 0, "default": 1, "paper": 2}
     paths = sorted((ROOT / "configs").glob("*.yaml"), key=lambda p: (order.get(p.stem, 9), p.stem))

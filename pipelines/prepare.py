@@ -4,8 +4,9 @@ Usage (from the repository root, as ``dvc.yaml`` runs it)::
 
     python pipelines/prepare.py duplication
 
-The task's parameters are ``tasks.<task>`` in ``params.yaml``; :func:`reformer.tasks.prepare_task`
-does the work (generation or download, checks, atomic publication).
+The task's parameters are ``tasks.<task>`` in ``params.yaml``; the paper's
+:attr:`repro.paper.Task.prepare` does the work (generation or download, checks, atomic
+publication with a sha256 manifest).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the checkout's own package, installed or not
+sys.path.insert(0, str(ROOT))  # the checkout's own packages, installed or not
 
-from reformer.config import ConfigError, load_params  # noqa: E402
+from repro.config import ConfigError, load_params  # noqa: E402
+from repro.paper import PaperError, load_paper  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,16 +37,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"params.yaml: task {args.task!r} is not under tasks:; allowed: "
                 f"{', '.join(params.tasks) or '(none)'}"
             )
-    except ConfigError as err:
+        task = load_paper(params.paper).task(args.task)
+    except (ConfigError, PaperError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    from reformer.tasks import DataIntegrityError, prepare_task, read_manifest
+    from repro.data.manifest import DataIntegrityError, read_manifest
 
     out = Path(args.out) if args.out else Path("data") / args.task
     start = time.perf_counter()
     try:
-        prepare_task(args.task, out, params.tasks[args.task])
+        task.prepare(out, params.tasks[args.task])
     except (DataIntegrityError, ValueError, OSError) as err:
         print(f"error: prepare {args.task}: {err}", file=sys.stderr)
         return 1

@@ -3,6 +3,11 @@
 Usage:
     python pipelines/results.py            # rewrite the section between the markers
     python pipelines/results.py --check    # exit 1 if README.md is out of date
+
+The section is :func:`repro.reporting.readme.render_results` of the project: the tables of
+``report/claims.yaml`` through the ``readme_tables`` plug-in of the paper that
+``params.yaml`` names (``paper:``), and the benchmark headline of ``metrics/benchmark.json``.
+Exit status: 0 done (or up to date), 1 stale (``--check``), 2 bad input.
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from repro.reporting.readme import END, START, render_results, update_readme
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's own packages, installed or not
+
+from repro.config import load_params  # noqa: E402
+from repro.paper import load_paper  # noqa: E402
+from repro.reporting.readme import read_section, render_results, update_readme  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,17 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.root)
     readme = root / "README.md"
     try:
-        section = render_results(root)
+        paper = load_paper(load_params(root / "params.yaml").paper)
+        section = render_results(root, paper)
         if args.check:
-            text = readme.read_text()
-            current = text[text.find(START) + len(START) : text.find(END)].strip()
-            if current != section.strip():
+            if read_section(readme) != section.strip():
                 print(f"{readme}: results section is stale; run `python pipelines/results.py`")
                 return 1
             print(f"{readme}: results section is up to date")
             return 0
         changed = update_readme(readme, section)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # ConfigError and PaperError are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{readme}: results section {'updated' if changed else 'unchanged'}")

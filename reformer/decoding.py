@@ -1,10 +1,9 @@
-"""Greedy and beam-search decoding for :class:`reformer.models.ReformerEncoderDecoder`.
+"""Greedy and beam-search decoding for :class:`ReformerEncoderDecoder`.
 
-The source is encoded once (:meth:`~reformer.models.ReformerEncoderDecoder.encode`); every
-step runs the decoder on the prefix generated so far
-(:meth:`~reformer.models.ReformerEncoderDecoder.decode`) and reads the logits of its last
-position. The model keeps no key/value cache, so a step costs a decoder pass over the whole
-prefix; that is fine for sentence-length outputs.
+The source is encoded once (:meth:`ReformerEncoderDecoder.encode`); every step runs the
+decoder on the prefix generated so far (:meth:`ReformerEncoderDecoder.decode`) and reads the
+logits of its last position. The model keeps no key/value cache, so a step costs a decoder
+pass over the whole prefix; that is fine for sentence-length outputs.
 
 Beam search follows Vaswani et al. (2017) and the paper's WMT setting: beam size 4 and the
 length penalty of Wu et al. (2016)::
@@ -121,7 +120,7 @@ def greedy_decode(
     """Pick the most likely next token at every step until ``eos_id`` or ``max_len``.
 
     Args:
-        model: a :class:`~reformer.models.ReformerEncoderDecoder` (put it in eval mode).
+        model: a :class:`ReformerEncoderDecoder` (put it in eval mode).
         src: ``(b, ls)`` source ids, padded with ``model.pad_id``.
         bos_id: the decoder's start token.
         eos_id: the end-of-sequence token.
@@ -192,7 +191,7 @@ def beam_search(
     """Beam search with Wu et al.'s length penalty (the paper's WMT setting: 4, 0.6).
 
     Args:
-        model: a :class:`~reformer.models.ReformerEncoderDecoder` (put it in eval mode).
+        model: a :class:`ReformerEncoderDecoder` (put it in eval mode).
         src: ``(b, ls)`` source ids, padded with ``model.pad_id``.
         bos_id: the decoder's start token.
         eos_id: the end-of-sequence token.
@@ -327,7 +326,7 @@ def translate(
     order of length (less padding), and the outputs come back in the input order.
 
     Args:
-        model: a :class:`~reformer.models.ReformerEncoderDecoder`; it is put in eval mode.
+        model: a :class:`ReformerEncoderDecoder`; it is put in eval mode.
         sources: source id lists (each already ending with the end token, as in training).
         bos_id, eos_id: start and end tokens.
         method: ``"beam"`` or ``"greedy"``.

@@ -39,7 +39,7 @@ The reconstructed inputs equal the forward's inputs only up to floating point ro
 (``(x + g) - g`` need not be exactly ``x``), so in low precision a hash that sits exactly on a
 tie between two buckets could in principle land differently in the recomputation; trax has the
 same property. In float64 the gradients match ordinary residual code to ~1e-15 (see
-``tests/test_reversible.py``).
+``tests/reformer/test_reversible.py``).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ and every pipeline stage looks it up with :func:`load_paper`. A new paper fills 
 - ``build_model``, ``load_model``, ``evaluate``: how a model is made from an experiment,
   restored from ``model.pt``, and measured on the test split;
 - optionally ``check_experiment`` (cross-field checks), ``report_tables`` (the paper's own
-  tables in the report), ``cost_model`` (:mod:`repro.budget`) and ``benchmark`` (workloads
-  for :mod:`repro.benchmarking`).
+  tables in the report), ``cost_model`` (:mod:`repro.budget`), ``benchmark`` (workloads
+  for :mod:`repro.benchmarking`) and ``readme_tables`` (those tables in the README).
 
 Everything else (the params schema's generic sections, the training loop, distributed
 set-up, checkpoints, tracking, the claims engine, the report build) is the kit's.
@@ -37,7 +37,15 @@ if TYPE_CHECKING:  # torch and the config schema are imported late: `--help` sta
 
     from repro.config import DistributedConfig, ExperimentConfig
 
-__all__ = ["BuiltModel", "Evaluation", "Paper", "PaperError", "Task", "load_paper"]
+__all__ = [
+    "BuiltModel",
+    "Evaluation",
+    "Paper",
+    "PaperError",
+    "Task",
+    "load_paper",
+    "source_files",
+]
 
 
 class PaperError(ValueError):
@@ -129,6 +137,9 @@ class Paper:
         benchmark: a :class:`repro.benchmarking.Workloads` (speed and memory sections).
         source_dirs: folders whose code decides a training run (a change restarts it
             instead of resuming an old checkpoint); default: the package's own folder.
+        readme_tables: ``readme_tables(spec, metrics) -> str``: Markdown for the same
+            ``tables:`` entries in the README's results section (``metrics``: experiment
+            -> its ``metrics/<experiment>.json``); ``""`` leaves a table out.
     """
 
     name: str
@@ -144,6 +155,7 @@ class Paper:
     cost_model: Any = None
     benchmark: Any = None
     source_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    readme_tables: Callable[..., str] | None = None
 
     def task(self, name: str) -> Task:
         """The task called ``name``, or a one-line :class:`PaperError`."""
@@ -192,7 +204,9 @@ def load_paper(name: str) -> Paper:
 
 
 def source_files(paper: Paper) -> list[Path]:
-    """The Python files of the paper package and of its ``source_dirs``, sorted."""
+    """The Python files that decide a training run: the kit's, the paper package's and
+    those of its ``source_dirs``, sorted."""
     module = importlib.import_module(paper.name)
-    dirs = [Path(os.path.dirname(module.__file__ or "."))] + list(paper.source_dirs)
+    kit = Path(__file__).resolve().parent
+    dirs = [kit, Path(os.path.dirname(module.__file__ or "."))] + list(paper.source_dirs)
     return sorted({p for d in dirs for p in Path(d).rglob("*.py")})

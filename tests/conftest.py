@@ -14,6 +14,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Tests mirror the packages (tests/repro, tests/reformer, tests/repo) and share a few helpers
+# across folders (a local HTTP server, the pipeline's environment, a fresh project copy):
+# every test folder is importable by module name, whatever subset pytest collects.
+for _folder in sorted({p.parent for p in Path(__file__).parent.rglob("test_*.py")}):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 os.environ["WANDB_MODE"] = "offline"
 os.environ["DVC_NO_ANALYTICS"] = "1"

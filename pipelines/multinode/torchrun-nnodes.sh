@@ -32,9 +32,9 @@ PY=${PY:-.venv/bin/python}
 TRAIN=${TRAIN:-pipelines/train.py}
 
 # A bad parameter gives its one-line error here, before any rank starts or waits.
-"$PY" -m reformer.config check "$EXPERIMENT"
+"$PY" -m repro.config check "$EXPERIMENT"
 if [[ -z "${NPROC_PER_NODE:-}" ]]; then
-  NPROC_PER_NODE=$("$PY" -c 'from reformer.config import load_params
+  NPROC_PER_NODE=$("$PY" -c 'from repro.config import load_params
 print(load_params().distributed.nproc_per_node)')
 fi
 

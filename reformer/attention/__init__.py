@@ -4,9 +4,13 @@ Every module maps ``x`` of shape ``(batch, length, d_model)`` to the same shape.
 
 * :mod:`reformer.attention.full`: ``FullSelfAttention`` (optionally shared QK with the
   self-mask) and ``FullCrossAttention``, on ``scaled_dot_product_attention``;
-* :mod:`reformer.attention.lsh`: ``LSHSelfAttention`` and its functional pieces
-  (``hash_vectors``, ``lsh_attend``) plus the generator-state helpers a reversible
-  recompute uses (``get_rng_states``, ``set_rng_states``);
+* :mod:`reformer.attention.lsh`: ``LSHSelfAttention`` (the paper-to-code map of LSH
+  attention is its module docstring) plus the generator-state helpers a reversible
+  recompute uses (``get_rng_states``, ``set_rng_states``), built from
+  :mod:`reformer.attention.hashing` (``hash_vectors``), :mod:`reformer.attention.chunked`
+  (``lsh_attend``: sort, chunk, mask, combine the rounds), :mod:`reformer.attention.window`
+  (the chunked window attention's autograd function) and
+  :mod:`reformer.attention.head_groups` (a group of heads at a time);
 * :mod:`reformer.attention.masks`: the self-mask and hard-mask values and shape checks.
 
 Example:
@@ -17,14 +21,10 @@ Example:
     torch.Size([1, 16, 8])
 """
 
+from reformer.attention.chunked import lsh_attend
 from reformer.attention.full import FullCrossAttention, FullSelfAttention
-from reformer.attention.lsh import (
-    LSHSelfAttention,
-    get_rng_states,
-    hash_vectors,
-    lsh_attend,
-    set_rng_states,
-)
+from reformer.attention.hashing import hash_vectors
+from reformer.attention.lsh import LSHSelfAttention, get_rng_states, set_rng_states
 
 __all__ = [
     "FullCrossAttention",

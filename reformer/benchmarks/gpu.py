@@ -191,7 +191,7 @@ def train_step(
     dtype: torch.dtype = torch.bfloat16,
     **model: Any,
 ) -> dict[str, Any]:
-    """One training step of :func:`benchmarks.longest.longest_model` at ``length`` tokens
+    """One training step of :func:`reformer.benchmarks.longest.longest_model` at ``length`` tokens
     (batch 1), under ``dtype`` autocast with float32 weights and AdamW.
 
     Returns:

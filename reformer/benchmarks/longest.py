@@ -56,7 +56,7 @@ def try_length(
 
     Returns:
         ``{"length", "fits", "peak_rss_bytes" (whole process), "step_s", "limit_bytes"}``.
-        An allocation beyond the limit raises, and :func:`repro.benchmarking.run_isolated`
+        An allocation beyond the limit raises, and :func:`repro.benchmarking.isolation.run_isolated`
         reports it as ``"status": "out of memory"``.
     """
     torch.set_num_threads(threads)

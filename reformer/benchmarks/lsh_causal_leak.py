@@ -1,9 +1,9 @@
 """How often future tokens change what a causal LSH layer lets a query see of the past.
 
 Causal masking makes every output position independent of later tokens *as a function*:
-no gradient flows from the future (tests/test_models.py checks that it is exactly zero). But
-the hash buckets are sorted and cut into chunks over the whole sequence, so where a chunk
-boundary falls depends on how many positions, future ones included, land in each bucket. A
+no gradient flows from the future (tests/reformer/test_models.py checks that it is exactly
+zero). But the hash buckets are sorted and cut into chunks over the whole sequence, so where a
+chunk boundary falls depends on how many positions, future ones included, land in each bucket. A
 query's set of visible past keys can therefore change when only future tokens change. This
 script measures how often that happens on the duplication task (sequences ``0 w 0 w``).
 

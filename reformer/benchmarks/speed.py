@@ -2,15 +2,15 @@
 
 * :func:`attention_step` -- one attention layer, forward + backward (the paper's Figure 5
   and Table 1): this library's full attention (SDPA) and LSH attention, and the peers'
-  LSH layers (:mod:`benchmarks.peers`);
+  LSH layers (:mod:`reformer.benchmarks.peers`);
 * :func:`depth_step` -- one training step (loss + backward) of a reversible ReformerLM or a
   TransformerLM of a given depth (the paper's Table 3): saved-tensor bytes and peak RSS;
 * :func:`lm_step` -- training throughput (loss + backward + AdamW step) of a small
   reversible LSH language model, this library's or a peer's.
 
-Each returns a JSON-serialisable dict from :func:`repro.benchmarking.measure_steps`
+Each returns a JSON-serialisable dict from :func:`repro.benchmarking.measurement.measure_steps`
 plus what it measured; ``pipelines/benchmark.py`` runs them through
-:func:`repro.benchmarking.run_isolated`. Run one by hand with, for example::
+:func:`repro.benchmarking.isolation.run_isolated`. Run one by hand with, for example::
 
     python reformer/benchmarks/speed.py attention --impl lsh --length 4096 --n-hashes 2
 """
@@ -33,7 +33,7 @@ from reformer.benchmarks import peers
 from reformer.memory import saved_tensor_bytes
 from repro.benchmarking import measure_steps
 
-# Our implementations; every other name is a peer of benchmarks.peers.
+# Our implementations; every other name is a peer of reformer.benchmarks.peers.
 OURS = ("full", "lsh")
 
 
@@ -63,11 +63,11 @@ def attention_step(
 
     Args:
         impl: ``"full"`` (this library's SDPA attention), ``"lsh"`` (this library's LSH
-            attention) or a peer name (:data:`benchmarks.peers.PEERS`).
+            attention) or a peer name (:data:`reformer.benchmarks.peers.PEERS`).
         length, batch: input shape; ``d_model``, ``n_heads``: layer width and heads.
         bucket_size, n_hashes: LSH chunk length and rounds (ignored by ``"full"``).
         threads, seed: torch intra-op threads and seed.
-        timing: keyword arguments of :func:`repro.benchmarking.measure_steps`.
+        timing: keyword arguments of :func:`repro.benchmarking.measurement.measure_steps`.
 
     Returns:
         The measurement, plus ``saved_bytes`` (tensors saved for backward by the forward
@@ -120,7 +120,7 @@ def reversible_lsh_lm(
     chunks: int = 1,
 ) -> ReformerLM:
     """The benchmarks' Reformer: reversible, LSH attention, ``chunks`` feed-forward and loss
-    chunks, axial positions (:func:`benchmarks.peers.axial_shape`) or the default ones."""
+    chunks, axial positions (:func:`reformer.benchmarks.peers.axial_shape`) or the default ones."""
     positions: dict[str, Any] = (
         {"positional": "axial", "axial_shape": peers.axial_shape(length)} if axial else {}
     )

@@ -1,8 +1,10 @@
-"""Data preparation and loading for the paper's tasks.
+"""The paper's tasks, as the kit's :class:`repro.paper.Task` plug-ins.
 
 One module per task (:mod:`~reformer.tasks.duplication`, :mod:`~reformer.tasks.enwik8`,
-:mod:`~reformer.tasks.wmt14`), and
-:mod:`~repro.data.manifest` for the sha256 manifest every prepared directory carries.
+:mod:`~reformer.tasks.wmt14`), and :mod:`repro.data.manifest` for the sha256 manifest
+every prepared directory carries. :data:`TASKS` names them for :mod:`reformer.paper`;
+importing this package stays light (no torch): each task's module is imported when one
+of its functions is first called.
 
 - :func:`prepare_task` writes a task's splits and manifest into a directory
   (``dvc.yaml``'s prepare stage calls it).
@@ -15,10 +17,11 @@ One module per task (:mod:`~reformer.tasks.duplication`, :mod:`~reformer.tasks.e
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING, Any
 
 from repro.data.manifest import (
     DataIntegrityError,
@@ -27,10 +30,10 @@ from repro.data.manifest import (
     verify_manifest,
     write_manifest,
 )
+from repro.paper import Task
 
-from .duplication import DuplicationDataset, duplication_loss_mask, prepare_duplication
-from .enwik8 import Enwik8Dataset, prepare_enwik8
-from .wmt14 import WMT14Dataset, load_wmt14_split, prepare_wmt14
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 __all__ = [
     "TASKS",
@@ -48,21 +51,103 @@ __all__ = [
     "write_manifest",
 ]
 
-TASKS = {"duplication": prepare_duplication, "enwik8": prepare_enwik8, "wmt14": prepare_wmt14}
 SPLITS = ("train", "valid", "test")
-_SPLIT_SUFFIX = {"duplication": ".npy", "enwik8": ".bin"}
+#: Names re-exported from the task modules, imported on first use (PEP 562).
+_LAZY = {
+    "DuplicationDataset": "duplication",
+    "duplication_loss_mask": "duplication",
+    "prepare_duplication": "duplication",
+    "Enwik8Dataset": "enwik8",
+    "prepare_enwik8": "enwik8",
+    "WMT14Dataset": "wmt14",
+    "load_wmt14_split": "wmt14",
+    "prepare_wmt14": "wmt14",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _late(module: str, name: str) -> Callable[..., Any]:
+    """``reformer.tasks.<module>.<name>``, imported when first called."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"Calls :func:`reformer.tasks.{module}.{name}`."
+    return call
+
+
+def _verified(data_dir: Path, split: str, suffix: str) -> tuple[Path, dict]:
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is unknown; allowed: {', '.join(SPLITS)}")
+    name = f"{split}{suffix}"
+    return data_dir / name, verify_manifest(data_dir, [name])
+
+
+def _load_duplication(data_dir: str | os.PathLike, split: str, seq_len: int | None) -> Dataset:
+    from .duplication import DuplicationDataset
+
+    path, manifest = _verified(Path(data_dir), split, ".npy")
+    dataset = DuplicationDataset(path, vocab_size=manifest["params"].get("vocab_size"))
+    if seq_len is not None and seq_len != dataset.length:
+        raise ValueError(
+            f"seq_len = {seq_len!r}: the duplication data in {data_dir} has sequences of "
+            f"length {dataset.length}; pass None or {dataset.length}"
+        )
+    return dataset
+
+
+def _load_enwik8(data_dir: str | os.PathLike, split: str, seq_len: int | None) -> Dataset:
+    from .enwik8 import Enwik8Dataset
+
+    path, _ = _verified(Path(data_dir), split, ".bin")
+    if seq_len is None:
+        raise ValueError("seq_len = None: enwik8 needs an integer seq_len >= 2")
+    return Enwik8Dataset(path, seq_len)
+
+
+TASKS: dict[str, Task] = {
+    "duplication": Task(
+        name="duplication",
+        prepare=_late("duplication", "prepare_duplication"),
+        load_split=_load_duplication,
+        validate=_late("duplication", "validate_params"),
+        seq_len=_late("duplication", "resolve_seq_len"),
+        min_train_items=lambda params: int(params["n_train"]),
+    ),
+    "enwik8": Task(
+        name="enwik8",
+        prepare=_late("enwik8", "prepare_enwik8"),
+        load_split=_load_enwik8,
+        validate=_late("enwik8", "validate_params"),
+        seq_len=_late("enwik8", "resolve_seq_len"),
+    ),
+    "wmt14": Task(  # packed (source, target) pairs, several files per split
+        name="wmt14",
+        prepare=_late("wmt14", "prepare_wmt14"),
+        load_split=_late("wmt14", "load_wmt14_split"),
+        validate=_late("wmt14", "validate_params"),
+        seq_len=_late("wmt14", "resolve_seq_len"),
+    ),
+}
 
 
 def prepare_task(task: str, out_dir: str | os.PathLike, params: dict) -> Path:
     """Prepare the splits of ``task`` and their manifest in ``out_dir``.
 
     Args:
-        task: ``"duplication"`` or ``"enwik8"``.
+        task: a key of :data:`TASKS` (``"duplication"``, ``"enwik8"``, ``"wmt14"``).
         out_dir: destination directory (created if needed; its split files and manifest
             are replaced only once the new ones are complete).
         params: the task's parameters, see
-            :func:`reformer.tasks.duplication.validate_params` and
-            :func:`reformer.tasks.enwik8.validate_params`.
+            :func:`reformer.tasks.duplication.validate_params`,
+            :func:`reformer.tasks.enwik8.validate_params` and
+            :func:`reformer.tasks.wmt14.validate_params`.
 
     Returns:
         ``out_dir`` as a Path.
@@ -85,23 +170,25 @@ def prepare_task(task: str, out_dir: str | os.PathLike, params: dict) -> Path:
     """
     if task not in TASKS:
         raise ValueError(f"task {task!r} is unknown; allowed: {', '.join(TASKS)}")
-    return TASKS[task](Path(out_dir), dict(params))
+    return TASKS[task].prepare(Path(out_dir), dict(params))
 
 
 def load_split(data_dir: str | os.PathLike, split: str, seq_len: int | None = None) -> Dataset:
     """Verify one prepared split against its manifest, then open it as a Dataset.
 
     The split file's sha256 is checked before any of it is read, so a file changed or
-    truncated after preparation is never trained on.
+    truncated after preparation is never trained on. The manifest names the task.
 
     Args:
         data_dir: a directory written by :func:`prepare_task`.
         split: ``"train"``, ``"valid"`` or ``"test"``.
         seq_len: enwik8: tokens per item (required). duplication: optional; if given it
-            must equal the prepared sequence length.
+            must equal the prepared sequence length. wmt14: the packed length (optional).
 
     Returns:
-        A :class:`DuplicationDataset` or :class:`Enwik8Dataset`; items are
+        A :class:`~reformer.tasks.duplication.DuplicationDataset`,
+        :class:`~reformer.tasks.enwik8.Enwik8Dataset` or
+        :class:`~reformer.tasks.wmt14.WMT14Dataset`; items are
         ``{"tokens": LongTensor (length,), "loss_mask": BoolTensor (length,)}``. The
         dataset has a ``vocab_size`` attribute.
 
@@ -124,24 +211,9 @@ def load_split(data_dir: str | os.PathLike, split: str, seq_len: int | None = No
         raise ValueError(f"split {split!r} is unknown; allowed: {', '.join(SPLITS)}")
     data_dir = Path(data_dir)
     task = read_manifest(data_dir).get("task")
-    if task == "wmt14":  # packed (source, target) pairs, several files per split
-        return load_wmt14_split(data_dir, split, seq_len)
-    if task not in _SPLIT_SUFFIX:
+    if task not in TASKS:
         raise DataIntegrityError(
             f"{data_dir / 'manifest.json'}: task {task!r} is unknown (allowed: "
-            f"{', '.join(_SPLIT_SUFFIX)}); run `dvc repro` to prepare it again"
+            f"{', '.join(TASKS)}); run `dvc repro` to prepare it again"
         )
-    name = f"{split}{_SPLIT_SUFFIX[task]}"
-    manifest = verify_manifest(data_dir, [name])
-    path = data_dir / name
-    if task == "duplication":
-        dataset = DuplicationDataset(path, vocab_size=manifest["params"].get("vocab_size"))
-        if seq_len is not None and seq_len != dataset.length:
-            raise ValueError(
-                f"seq_len = {seq_len!r}: the duplication data in {data_dir} has sequences of "
-                f"length {dataset.length}; pass None or {dataset.length}"
-            )
-        return dataset
-    if seq_len is None:
-        raise ValueError("seq_len = None: enwik8 needs an integer seq_len >= 2")
-    return Enwik8Dataset(path, seq_len)
+    return TASKS[task].load_split(data_dir, split, seq_len)

@@ -92,6 +92,23 @@ def validate_params(params: dict) -> dict:
     return out
 
 
+def resolve_seq_len(params: dict, requested: int | None) -> int:
+    """The training sequence length: the task's ``length`` (``requested`` null or equal).
+
+    Example:
+        >>> resolve_seq_len({"length": 8}, None)
+        8
+        >>> resolve_seq_len({"length": 8}, 16)
+        Traceback (most recent call last):
+        ...
+        ValueError: the duplication task has length 8; allowed: null or 8
+    """
+    length = int(params["length"])
+    if requested is not None and requested != length:
+        raise ValueError(f"the duplication task has length {length}; allowed: null or {length}")
+    return length
+
+
 def generate_duplication(
     n: int, length: int, vocab_size: int, rng: np.random.Generator
 ) -> np.ndarray:

@@ -125,6 +125,20 @@ def validate_params(params: dict) -> dict:
     return p
 
 
+def resolve_seq_len(params: dict, requested: int | None) -> int:
+    """The training sequence length: ``requested`` (``train.seq_len``), which must be set.
+
+    Example:
+        >>> resolve_seq_len({}, None)
+        Traceback (most recent call last):
+        ...
+        ValueError: task 'enwik8' needs a sequence length; allowed: an integer >= 2
+    """
+    if requested is None:
+        raise ValueError("task 'enwik8' needs a sequence length; allowed: an integer >= 2")
+    return requested
+
+
 def fetch_zip(url: str, sha256: str, workdir: Path, cache_dir: str | None) -> Path:
     """Return a verified local copy of the zip, from ``cache_dir`` when possible.
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from repro.benchmarking.memory import MALLOC_MEASURE, MALLOC_STEADY, PeakRSS, set_malloc_thresholds
 
 __all__ = [
     "CpuSample",
+    "find_entry",
     "measure_steps",
+    "median_of",
     "pool_measurements",
     "summarize",
     "wait_for_quiet",
@@ -328,3 +330,31 @@ def pool_measurements(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "samples": samples,
         "processes": len(results),
     }
+
+
+def median_of(entry: Mapping[str, Any] | None, key: str = "time_s") -> float | None:
+    """The median of a measured quantity of a result (``None`` unless it ran and has one).
+
+    Example:
+        >>> median_of({"status": "ok", "time_s": {"median": 0.5}})
+        0.5
+        >>> median_of({"status": "skipped"}), median_of(None)
+        (None, None)
+    """
+    if not entry or entry.get("status") != "ok" or not entry.get(key):
+        return None
+    return entry[key]["median"]
+
+
+def find_entry(results: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    """The first result whose fields equal every ``match`` (``None`` when there is none).
+
+    Example:
+        >>> rows = [{"impl": "a", "length": 1}, {"impl": "b", "length": 1}]
+        >>> find_entry(rows, impl="b", length=1), find_entry(rows, impl="c")
+        ({'impl': 'b', 'length': 1}, None)
+    """
+    for entry in results:
+        if all(entry.get(k) == v for k, v in match.items()):
+            return entry
+    return None

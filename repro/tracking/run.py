@@ -1,4 +1,4 @@
-"""Weights & Biases runs for the pipeline, and the ``run.json`` reference each model keeps.
+"""Weights & Biases runs for the pipeline: set-up on rank 0, logging that never stops training.
 
 Only rank 0 of a training job calls :func:`start_run`; evaluation calls :func:`resume_run`
 to add its numbers to the same run's summary.
@@ -18,119 +18,30 @@ directory) falls back to offline, then to no tracking, and a failing ``log`` dis
 run; each prints one warning naming where W&B failed. The metrics still reach the DVC
 files.
 
-``run.json`` (:class:`RunRef`) is
-``{"experiment", "mode", "run_dir", "entity", "project", "id", "group", "url"}`` with
-``run_dir`` the offline run directory relative to the repository root (or null).
+The run's reference, ``run.json``, is :class:`~repro.tracking.run_ref.RunRef`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import netrc
 import os
 import subprocess
 import sys
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from repro.training.checkpoint import atomic_write_json
+from repro.tracking.run_ref import RunRef
 
 __all__ = [
-    "RunRef",
     "TrackedRun",
     "git_commit",
-    "read_run_json",
     "resume_run",
     "run_group",
     "start_run",
     "wandb_mode",
-    "write_run_json",
 ]
-
-RUN_JSON_KEYS = ("experiment", "mode", "run_dir", "entity", "project", "id", "group", "url")
-
-
-@dataclass
-class RunRef:
-    """Where a W&B run is: the contents of ``models/<experiment>/run.json``.
-
-    Attributes:
-        experiment: the experiment name.
-        mode: ``"offline"`` or ``"online"``.
-        run_dir: ``wandb/offline-run-<time>-<id>`` relative to the repository root, or None
-            (online, or nothing was recorded).
-        entity, project: where the run lives online (entity may be None: the default).
-        id: the W&B run id.
-        group: the run group shared by one ``dvc repro``.
-        url: the run's web page (online only).
-
-    Example:
-        >>> ref = RunRef("dup-full", "offline", None, None, "p", "abc123", "g", None)
-        >>> list(ref.to_json())[:3]
-        ['experiment', 'mode', 'run_dir']
-    """
-
-    experiment: str
-    mode: str
-    run_dir: str | None
-    entity: str | None
-    project: str
-    id: str
-    group: str
-    url: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``run.json`` mapping, keys in the documented order.
-
-        Example:
-            >>> RunRef("e", "offline", None, None, "p", "i", "g", None).to_json()["id"]
-            'i'
-        """
-        data = asdict(self)
-        return {key: data[key] for key in RUN_JSON_KEYS}
-
-
-def write_run_json(path: str | os.PathLike, ref: RunRef) -> None:
-    """Write ``ref`` to ``path`` atomically.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     write_run_json(pathlib.Path(d) / "run.json",
-        ...                    RunRef("e", "offline", None, None, "p", "i", "g", None))
-        ...     read_run_json(pathlib.Path(d) / "run.json").id
-        'i'
-    """
-    atomic_write_json(path, ref.to_json())
-
-
-def read_run_json(path: str | os.PathLike) -> RunRef:
-    """Read a ``run.json``.
-
-    Raises:
-        ValueError: missing file, not JSON, or keys other than the documented ones (one line).
-
-    Example:
-        >>> read_run_json("no/run.json")
-        Traceback (most recent call last):
-        ...
-        ValueError: no/run.json: run reference not found; run `dvc repro` to train the model
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(
-            f"{path}: run reference not found; run `dvc repro` to train the model"
-        ) from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict) or sorted(data) != sorted(RUN_JSON_KEYS):
-        raise ValueError(f"{path}: expected the keys {', '.join(RUN_JSON_KEYS)}")
-    return RunRef(**data)
 
 
 def _has_api_key() -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +38,36 @@ __all__ = [
 ]
 
 
-def source_digest(root: str | os.PathLike | None = None) -> str:
-    """Short sha256 of every ``*.py`` file below ``root`` (default: the ``reformer`` package),
-    path and bytes, in sorted order: the code part of a checkpoint's fingerprint.
+def source_digest(files: Iterable[str | os.PathLike] | None = None) -> str:
+    """Short sha256 of source files, path and bytes, in sorted order: the code part of a
+    checkpoint's fingerprint (a run whose code changed starts afresh instead of resuming).
+
+    Args:
+        files: the files to digest (default: every ``*.py`` file of the kit, ``repro``).
+            Paths enter the digest relative to the folder above their package, so the same
+            checkout in another place gives the same digest.
 
     Example:
         >>> len(source_digest()), source_digest() == source_digest()
         (16, True)
     """
-    base = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    kit = Path(__file__).resolve().parents[1]
+    paths = sorted(Path(f).resolve() for f in files) if files is not None else None
+    if paths is None:
+        paths = sorted(kit.rglob("*.py"))
     digest = hashlib.sha256()
-    for path in sorted(base.rglob("*.py")):
-        digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+    for path in paths:
+        digest.update(_package_relative(path).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def _package_relative(path: Path) -> str:
+    """``path`` relative to the folder above its outermost package (one with __init__.py)."""
+    top = path.parent
+    while (top.parent / "__init__.py").exists():
+        top = top.parent
+    return path.relative_to(top.parent).as_posix()
 
 
 class CheckpointError(ValueError):

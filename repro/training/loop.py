@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from reformer.config import TrainConfig
+from repro.config import TrainConfig
 
 from .checkpoint import atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
 from .distributed import DistContext, all_gather_object, all_reduce_sum
@@ -193,7 +193,7 @@ def fit(
             is not finite; nothing is saved for that step.
 
     Example:
-        >>> from reformer.config import TrainConfig
+        >>> from repro.config import TrainConfig
         >>> from repro.training.distributed import DistContext
         >>> data = [{"tokens": torch.tensor([1, 2, 1, 2]), "loss_mask": torch.ones(4).bool()}] * 8
         >>> model = nn.Sequential(nn.Embedding(3, 8), nn.Linear(8, 3))

@@ -140,15 +140,12 @@ def evaluate_lm(
         predicted right, "bpc": loss / ln 2, "count": counted positions}``.
 
     Example:
-        >>> from reformer.tasks.duplication import DuplicationDataset, generate_duplication
-        >>> import numpy as np, tempfile, pathlib
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     np.save(pathlib.Path(d) / "t.npy", generate_duplication(
-        ...         4, 8, 5, np.random.default_rng(0)))
-        ...     ds = DuplicationDataset(pathlib.Path(d) / "t.npy")
-        ...     m = evaluate_lm(nn.Embedding(5, 5), ds, batch_size=2, device=torch.device("cpu"))
+        >>> tokens = torch.tensor([[1, 2, 1, 2], [3, 4, 3, 4]])
+        >>> mask = torch.tensor([[False, True, True, False]] * 2)  # predict tokens 2 and 3
+        >>> data = [{"tokens": t, "loss_mask": m} for t, m in zip(tokens, mask)]
+        >>> m = evaluate_lm(nn.Embedding(5, 5), data, batch_size=2, device=torch.device("cpu"))
         >>> sorted(m), m["count"]
-        (['accuracy', 'bpc', 'count', 'loss'], 12.0)
+        (['accuracy', 'bpc', 'count', 'loss'], 4.0)
     """
     n = len(dataset)  # type: ignore[arg-type]
     if max_batches is not None:

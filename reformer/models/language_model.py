@@ -1,0 +1,300 @@
+"""The decoder-only language model that :class:`~reformer.models.reformer_lm.ReformerLM` and
+:class:`~reformer.models.transformer_lm.TransformerLM` share.
+
+Shape notation: ``b`` batch, ``l`` sequence length, ``d`` ``d_model``, ``V`` vocabulary.
+
+Layout: token embedding + positional embedding, then ``n_layers`` blocks of attention (``F``)
+and feed-forward (``G``), each with its layer norm inside (pre-norm), then a final layer norm
+and the output projection.
+
+- Ordinary residual stack (``reversible=False``): ``x = x + F(x)``; ``x = x + G(x)``.
+- Reversible stack (``reversible=True``, paper section 3): the embedding is duplicated into
+  ``(x1, x2) = (x, x)``, the blocks compute ``y1 = x1 + F(x2)``, ``y2 = x2 + G(y1)`` through
+  :class:`~reformer.reversible.ReversibleSequence` (activations recomputed in the backward
+  pass), and the two halves are concatenated at the end, ``(b, l, 2d)``, so the final layer
+  norm and the output projection are ``2d`` wide (the authors' trax ``ReformerLM``; also
+  HuggingFace's ``ReformerModelWithLMHead``).
+
+The output projection is NOT tied to the token embedding (the paper's and trax's language
+models do not tie, and with the concatenated ``2d``-wide output it could not be).
+
+In both stacks the parameter names are the same (``layers.blocks.<i>.f.fn.to_qk.weight``,
+...), and the attention ``F`` of a block is ``blocks[i].f.fn``, which is what
+:meth:`LanguageModel.set_attention` swaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reformer.attention import FullSelfAttention, LSHSelfAttention
+from reformer.feedforward import ChunkedFeedForward
+from reformer.models.blocks import PreNorm, layer_stack
+from reformer.models.checks import check_choice, check_lsh_length, check_positive, check_tokens
+from reformer.models.embeddings import positional_embedding, token_embedding
+from reformer.models.loss import chunked_cross_entropy
+
+__all__ = ["ATTENTIONS", "LanguageModel"]
+
+ATTENTIONS = ("lsh", "full")
+"""The ``attention`` values: LSH (paper section 2) or full scaled dot-product."""
+
+
+class LanguageModel(nn.Module):
+    """A language model: embeddings, a stack of (attention, feed-forward) blocks, the head.
+
+    The common body of :class:`~reformer.models.reformer_lm.ReformerLM` and
+    :class:`~reformer.models.transformer_lm.TransformerLM`; each of them checks its own
+    arguments and calls ``_build`` with its choice of attention and stack (see the
+    module docstring for the layout). The methods below are what both models do.
+
+    Shapes:
+        - ``tokens``: ``(b, l)`` int64; ``mask``: ``(b, l)`` bool, True = real token
+        - logits: ``(b, l, V)``
+    """
+
+    def _build(
+        self,
+        *,
+        vocab_size: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        d_ff: int,
+        max_seq_len: int,
+        attention: str,
+        n_hashes: int,
+        bucket_size: int,
+        shared_qk: bool,
+        reversible: bool,
+        ff_chunks: int,
+        positional: str,
+        axial_shape: Sequence[int] | None,
+        dropout: float,
+        causal: bool,
+        attend_across_buckets: bool,
+        allow_duplicate_attention: bool,
+        loss_chunks: int,
+        axial_dims: Sequence[int] | None,
+    ) -> None:
+        """Record the settings and make the modules from checked arguments (the arguments
+        mean what :class:`~reformer.models.reformer_lm.ReformerLM` documents).
+
+        The modules are made in a fixed order (token and positional embeddings, then per
+        layer the attention and the feed-forward, then the final norm and projection), so a
+        seed gives the same initial weights in either model.
+        """
+        self.vocab_size = vocab_size
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.max_seq_len = max_seq_len
+        self.attention = attention
+        self.n_hashes = n_hashes
+        self.bucket_size = bucket_size
+        self.shared_qk = shared_qk or attention == "lsh"
+        self.reversible = reversible
+        self.causal = causal
+        self.dropout_p = dropout
+        self.attend_across_buckets = attend_across_buckets
+        self.allow_duplicate_attention = allow_duplicate_attention
+        self.loss_chunks = loss_chunks
+
+        self.token_emb = token_embedding(vocab_size, d_model)
+        self.pos_emb = positional_embedding(
+            positional, max_seq_len, d_model, axial_shape, axial_dims
+        )
+        self.dropout = nn.Dropout(dropout)
+        blocks = [
+            (
+                PreNorm(d_model, self._make_attention(attention), dropout),
+                PreNorm(d_model, ChunkedFeedForward(d_model, d_ff, ff_chunks, dropout), dropout),
+            )
+            for _ in range(n_layers)
+        ]
+        self.layers = layer_stack(blocks, reversible)
+        width = 2 * d_model if reversible else d_model
+        self.norm = nn.LayerNorm(width)
+        self.to_logits = nn.Linear(width, vocab_size)
+
+    def _make_attention(self, attention: str) -> nn.Module:
+        if attention == "lsh":
+            return LSHSelfAttention(
+                self.d_model,
+                self.n_heads,
+                bucket_size=self.bucket_size,
+                n_hashes=self.n_hashes,
+                causal=self.causal,
+                attend_across_buckets=self.attend_across_buckets,
+                allow_duplicate_attention=self.allow_duplicate_attention,
+                dropout=self.dropout_p,
+            )
+        return FullSelfAttention(
+            self.d_model,
+            self.n_heads,
+            causal=self.causal,
+            shared_qk=self.shared_qk,
+            dropout=self.dropout_p,
+        )
+
+    def hidden_states(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Run everything up to (not including) the final norm and output projection.
+
+        Args:
+            tokens: ``(b, l)`` token ids.
+            mask: optional ``(b, l)`` bool padding mask, True = real token.
+
+        Returns:
+            ``(b, l, 2d)`` for the reversible stack (the two halves concatenated), else
+            ``(b, l, d)``.
+
+        Example:
+            >>> import torch
+            >>> from reformer.models import ReformerLM
+            >>> model = ReformerLM(10, d_model=8, n_heads=2, max_seq_len=8, attention="full")
+            >>> model.hidden_states(torch.zeros(1, 8, dtype=torch.long)).shape
+            torch.Size([1, 8, 16])
+        """
+        check_tokens("tokens", tokens)
+        x = self.token_emb(tokens)  # (b, l, d)
+        x = self.dropout(x + self.pos_emb(x))
+        if self.reversible:
+            y1, y2 = self.layers(x, x, mask=mask)
+            return torch.cat([y1, y2], dim=-1)  # (b, l, 2d)
+        return self.layers(x, mask=mask)
+
+    def head(self, hidden: Tensor) -> Tensor:
+        """Final layer norm and output projection: ``(b, l, h)`` -> logits ``(b, l, V)``.
+
+        Example:
+            >>> import torch
+            >>> from reformer.models import ReformerLM
+            >>> model = ReformerLM(10, d_model=8, n_heads=2, max_seq_len=8, attention="full")
+            >>> model.head(torch.zeros(1, 3, 16)).shape
+            torch.Size([1, 3, 10])
+        """
+        return self.to_logits(self.norm(hidden))
+
+    def forward(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Logits of the next token at every position.
+
+        Args:
+            tokens: ``(b, l)`` token ids.
+            mask: optional ``(b, l)`` bool padding mask, True = real token.
+
+        Returns:
+            ``(b, l, V)`` logits.
+        """
+        return self.head(self.hidden_states(tokens, mask))
+
+    def log_probs(
+        self, tokens: Tensor, mask: Tensor | None = None, chunks: int | None = None
+    ) -> Tensor:
+        """Log-probabilities computed in ``chunks`` slices (default ``loss_chunks``).
+
+        Args:
+            tokens: ``(b, l)`` token ids.
+            mask: optional ``(b, l)`` bool padding mask, True = real token.
+            chunks: slices along the sequence for the projection + log-softmax.
+
+        Returns:
+            ``(b, l, V)`` log-probabilities.
+
+        Example:
+            >>> import torch
+            >>> from reformer.models import ReformerLM
+            >>> model = ReformerLM(10, d_model=8, n_heads=2, max_seq_len=8, attention="full")
+            >>> lp = model.log_probs(torch.zeros(1, 8, dtype=torch.long), chunks=2)
+            >>> lp.shape, bool(torch.allclose(lp.exp().sum(-1), torch.ones(1, 8)))
+            (torch.Size([1, 8, 10]), True)
+        """
+        chunks = self.loss_chunks if chunks is None else chunks
+        check_positive(chunks=chunks)
+        hidden = self.hidden_states(tokens, mask)
+        return torch.cat(
+            [F.log_softmax(self.head(h), dim=-1) for h in hidden.chunk(chunks, dim=1)], dim=1
+        )
+
+    def loss(
+        self,
+        tokens: Tensor,
+        targets: Tensor,
+        loss_mask: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """Mean cross-entropy over positions where ``loss_mask`` is True.
+
+        The projection + loss run in ``loss_chunks`` slices (see
+        :func:`chunked_cross_entropy`), so the full logits are never held when
+        ``loss_chunks > 1``.
+
+        Args:
+            tokens: ``(b, l)`` input token ids.
+            targets: ``(b, l)`` target ids (usually the inputs shifted by one).
+            loss_mask: optional ``(b, l)`` bool, True = position counted.
+            mask: optional ``(b, l)`` bool attention padding mask, True = real token.
+
+        Returns:
+            Scalar loss (nats per counted position).
+        """
+        check_tokens("targets", targets)
+        if targets.shape != tokens.shape:
+            raise ValueError(
+                f"targets of shape {tuple(targets.shape)} is not allowed: must match tokens "
+                f"{tuple(tokens.shape)}"
+            )
+        hidden = self.hidden_states(tokens, mask)
+        return chunked_cross_entropy(hidden, self.head, targets, loss_mask, self.loss_chunks)
+
+    def set_attention(self, attention: str, n_hashes: int | None = None) -> LanguageModel:
+        """Swap the attention of every layer in place, keeping the weights.
+
+        Full shared-QK attention and LSH attention have the same parameters (``to_qk``,
+        ``to_v``, ``to_out``), so a model trained with one can be evaluated with the other
+        (the paper's Table 2). The new modules keep device, dtype and train/eval mode.
+
+        Args:
+            attention: ``"lsh"`` or ``"full"``.
+            n_hashes: new number of LSH rounds (kept for a later switch when ``"full"``).
+
+        Returns:
+            ``self``.
+
+        Example:
+            >>> from reformer.models import ReformerLM
+            >>> model = ReformerLM(10, d_model=8, n_heads=2, max_seq_len=8, bucket_size=4)
+            >>> type(model.set_attention("full").layers.blocks[0].f.fn).__name__
+            'FullSelfAttention'
+            >>> model.set_attention("lsh", n_hashes=8).layers.blocks[0].f.fn.n_hashes
+            8
+        """
+        check_choice("attention", attention, ATTENTIONS)
+        if n_hashes is not None:
+            check_positive(n_hashes=n_hashes)
+        if attention == "lsh":
+            if not self.shared_qk:
+                raise ValueError(
+                    "attention='lsh' is not allowed for a model built with shared_qk=False: "
+                    "LSH attention needs shared queries and keys"
+                )
+            check_lsh_length(self.max_seq_len, self.bucket_size)
+        if n_hashes is not None:
+            self.n_hashes = n_hashes
+        for block in self.layers.blocks:
+            old = block.f.fn
+            if attention == self.attention:
+                if attention == "lsh":
+                    old.n_hashes = self.n_hashes
+                continue
+            new = self._make_attention(attention)
+            reference = next(old.parameters())
+            new.to(device=reference.device, dtype=reference.dtype)
+            new.load_state_dict(old.state_dict())
+            new.train(old.training)
+            block.f.fn = new
+        self.attention = attention
+        return self

@@ -1,0 +1,134 @@
+"""The Reformer language model (paper sections 2-3): LSH attention, reversible layers.
+
+Its layout and methods are those of :class:`~reformer.models.language_model.LanguageModel`;
+this module holds the constructor: the paper's defaults and the checks of its arguments.
+"""
+
+from __future__ import annotations
+
+from reformer.models.checks import check_lsh_length, check_model_args
+from reformer.models.embeddings import POSITIONALS, check_positional
+from reformer.models.language_model import ATTENTIONS, LanguageModel
+
+__all__ = ["ReformerLM"]
+
+
+class ReformerLM(LanguageModel):
+    """Reformer language model: LSH (or full) attention, reversible layers, chunked FF.
+
+    Args:
+        vocab_size: number of token ids ``V``.
+        d_model: model width ``d``.
+        n_layers: number of (attention, feed-forward) blocks.
+        n_heads: attention heads (must divide ``d_model``).
+        d_ff: feed-forward hidden width.
+        max_seq_len: longest sequence (positional table size).
+        attention: ``"lsh"`` (paper section 2) or ``"full"`` (scaled dot-product).
+        n_hashes: LSH hashing rounds (may be changed later with
+            :meth:`~reformer.models.language_model.LanguageModel.set_attention`).
+        bucket_size: LSH bucket/chunk size; ``max_seq_len`` must be a multiple of it, with
+            ``max_seq_len / bucket_size`` equal to 1 or even.
+        shared_qk: shared query/key projection for full attention (always true for LSH).
+        reversible: reversible residual layers (paper section 3) or ordinary residuals.
+        ff_chunks: chunks of the feed-forward layer along the sequence.
+        positional: ``"absolute"`` (learned), ``"fixed"`` (sinusoidal) or ``"axial"``.
+        axial_shape: ``(a, b)`` with ``a * b >= max_seq_len``; needed for ``"axial"``.
+        dropout: dropout on embeddings, attention weights, FF hidden and sub-layer outputs.
+        causal: causal attention (language modelling).
+        attend_across_buckets: LSH: let a query attend to keys of other buckets that share its
+            chunk window (reformer-pytorch's and HuggingFace's behaviour; the paper: no).
+        allow_duplicate_attention: LSH: skip the Eq. 16 correction for keys found in several
+            rounds (the paper: correct).
+        loss_chunks: chunks of the output projection + loss in
+            :meth:`~reformer.models.language_model.LanguageModel.loss`.
+        axial_dims: ``None`` (summed axial tables) or ``(d1, d2)`` with ``d1 + d2 = d_model``.
+
+    Shapes:
+        - ``tokens``: ``(b, l)`` int64, ``l <= max_seq_len`` (for LSH: ``l`` a multiple of
+          ``bucket_size`` with ``l / bucket_size`` 1 or even)
+        - ``mask``: ``(b, l)`` bool, True = real token (padding mask for the attention)
+        - logits: ``(b, l, V)``
+
+    The reversible stack's two halves are concatenated before the final norm, so the final
+    norm and the output projection are ``2 * d_model`` wide (see
+    :mod:`reformer.models.language_model`).
+
+    Example:
+        >>> import torch
+        >>> model = ReformerLM(vocab_size=16, d_model=8, n_heads=2, d_ff=16, max_seq_len=16,
+        ...                    bucket_size=4, n_hashes=2)
+        >>> tokens = torch.randint(0, 16, (2, 16))
+        >>> model(tokens).shape
+        torch.Size([2, 16, 16])
+        >>> model.loss(tokens, targets=tokens.roll(-1, dims=1)).ndim
+        0
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 256,
+        n_layers: int = 1,
+        n_heads: int = 4,
+        d_ff: int = 256,
+        max_seq_len: int = 1024,
+        attention: str = "lsh",
+        n_hashes: int = 4,
+        bucket_size: int = 64,
+        shared_qk: bool = True,
+        reversible: bool = True,
+        ff_chunks: int = 1,
+        positional: str = "absolute",
+        axial_shape: tuple[int, int] | None = None,
+        dropout: float = 0.0,
+        causal: bool = True,
+        attend_across_buckets: bool = False,
+        allow_duplicate_attention: bool = False,
+        loss_chunks: int = 1,
+        axial_dims: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        check_model_args(
+            dropout=dropout,
+            choices={"attention": (attention, ATTENTIONS), "positional": (positional, POSITIONALS)},
+            vocab_size=vocab_size,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_ff=d_ff,
+            max_seq_len=max_seq_len,
+            n_hashes=n_hashes,
+            bucket_size=bucket_size,
+            ff_chunks=ff_chunks,
+            loss_chunks=loss_chunks,
+        )
+        if attention == "lsh":
+            if not shared_qk:
+                raise ValueError(
+                    "shared_qk=False is not allowed with attention='lsh': LSH attention "
+                    "always shares queries and keys"
+                )
+            check_lsh_length(max_seq_len, bucket_size)
+        check_positional(positional, axial_shape, max_seq_len)
+        self._build(
+            vocab_size=vocab_size,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_ff=d_ff,
+            max_seq_len=max_seq_len,
+            attention=attention,
+            n_hashes=n_hashes,
+            bucket_size=bucket_size,
+            shared_qk=shared_qk,
+            reversible=reversible,
+            ff_chunks=ff_chunks,
+            positional=positional,
+            axial_shape=axial_shape,
+            dropout=dropout,
+            causal=causal,
+            attend_across_buckets=attend_across_buckets,
+            allow_duplicate_attention=allow_duplicate_attention,
+            loss_chunks=loss_chunks,
+            axial_dims=axial_dims,
+        )

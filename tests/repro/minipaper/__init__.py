@@ -1,0 +1,1 @@
+"""A paper package that exists only for the kit's config tests (``paper: minipaper``)."""

@@ -1,0 +1,154 @@
+"""The generated folder: macros, the kit's tables and figures, and a paper's tables through
+its ``report_tables`` plug-in (a tiny fake paper here; the Reformer's Table 2 is tested in
+``tests/reformer/test_report_tables.py``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from reporting_runs import CLAIMS, RUNS
+
+from repro.reporting import Macros, format_number, generate, latex_escape, macro_name, run_metric
+from repro.tracking.reader import Run
+
+
+def _defs(out: Path) -> dict[str, str]:
+    return dict(
+        re.findall(r"\\newcommand\{\\([A-Za-z]+)\}\{(.*)\}", (out / "macros.tex").read_text())
+    )
+
+
+def tiny_report_tables(spec: Mapping[str, Any], runs: Mapping[str, Run], macros: Macros) -> str:
+    """A fake paper's plug-in: one row per ``rows`` entry, our number of ``metric``."""
+    if spec["type"] != "tiny":
+        raise ValueError(f"type={spec['type']!r} is not allowed (this paper's types: tiny)")
+    lines = [r"\begin{tabular}{lr}"]
+    for row in spec["rows"]:
+        value, _ = run_metric(runs, row["experiment"], spec["metric"])
+        stem = macro_name("tiny", row["experiment"])
+        macros.add(stem, format_number(None if value is None else 100 * value, 1))
+        lines.append(rf"{latex_escape(row['experiment'])} & \{stem} \\")
+    return "\n".join([*lines, r"\end{tabular}"]) + "\n"
+
+
+TINY_PAPER = SimpleNamespace(name="tiny", report_tables=tiny_report_tables)
+#: renders the real claims file's table2 entry as a comment (the kit must not care which)
+ANY_PAPER = SimpleNamespace(name="any", report_tables=lambda spec, runs, macros: "% table\n")
+
+
+def test_generate_writes_macros_tables_and_figures(runs: dict[str, Run], tmp_path: Path) -> None:
+    summary = generate(runs, CLAIMS, tmp_path, experiments=list(RUNS), paper=ANY_PAPER)
+    macros = (tmp_path / "macros.tex").read_text()
+    names = re.findall(r"\\newcommand\{\\([^}]*)\}", macros)
+    assert len(names) == len(set(names)) and all(re.fullmatch(r"[A-Za-z]+", n) for n in names)
+    defs = _defs(tmp_path)
+    assert defs["DupFullRunId"] == latex_escape(runs["dup-full"].id)
+    assert defs["DupFullFinalLoss"] == f"{3 / 101:.3f}"
+    assert defs["ClaimSharedQkOurs"] == "---" and defs["ClaimSharedQkVerdict"] == "not run"
+    assert r"\newcommand{\IfRunDupFull}[2]{#1}" in macros
+    assert r"\newcommand{\CaseClaimFullEvalLshEight}[3]{#2}" in macros
+    counts = summary.counts()
+    assert defs["ClaimsReproduced"] == str(counts["reproduced"]) and counts["reproduced"] >= 4
+    # every macro a generated table uses is defined
+    for name in ("claims.tex", "runs.tex"):
+        used = set(re.findall(r"\\([A-Z][A-Za-z]+)", (tmp_path / name).read_text()))
+        assert used <= set(names), name
+    assert (tmp_path / "table2.tex").read_text() == "% table\n"  # the plug-in's text, as is
+    assert (tmp_path / "fig-training.pdf").read_bytes().startswith(b"%PDF")
+    assert "Not run" in (tmp_path / "benchmark.tex").read_text()
+    assert "Not run" in (tmp_path / "budget.tex").read_text()
+    # the other reproductions' numbers and names, from `others` and `sources`
+    assert defs["ClaimLshFourEvalFourFastai"] == r"99.77\,\%"
+    assert defs["ClaimReversibleFastai"] == "0.11~bpc"
+    assert defs["SourceFastai"] == "fast.ai reproduction (2020)"
+
+
+def test_generate_is_deterministic(runs: dict[str, Run], tmp_path: Path) -> None:
+    generate(runs, CLAIMS, tmp_path / "a", experiments=list(RUNS), paper=ANY_PAPER)
+    generate(runs, CLAIMS, tmp_path / "b", experiments=list(RUNS), paper=ANY_PAPER)
+    for path in sorted((tmp_path / "a").iterdir()):
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+
+
+# ----------------------------------------------------------------------------- the plug-in
+
+
+def _claims(tmp_path: Path, tables: str) -> Path:
+    path = tmp_path / "claims.yaml"
+    path.write_text(
+        "claims:\n  - {id: a, title: t, statement: s, where: w, paper: 1, "
+        "experiments: [dup-full], metric: eval/accuracy_full}\n" + tables
+    )
+    return path
+
+
+TINY = (
+    "tables:\n  - {type: tiny, name: my-table, metric: eval/accuracy_lsh8,\n"
+    "     rows: [{experiment: dup-lsh4}, {experiment: dup-lsh16}]}\n"
+)
+
+
+def test_the_kit_renders_a_papers_table_through_its_plug_in(
+    runs: dict[str, Run], tmp_path: Path
+) -> None:
+    out = tmp_path / "generated"
+    summary = generate(
+        runs, _claims(tmp_path, TINY), out, experiments=["dup-full"], paper=TINY_PAPER
+    )
+    table = (out / "my-table.tex").read_text()  # the entry's name names the file
+    assert table.splitlines() == [
+        r"\begin{tabular}{lr}",
+        r"dup-lsh4 & \TinyDupLshFour \\",
+        r"dup-lsh16 & \TinyDupLshSixteen \\",
+        r"\end{tabular}",
+    ]
+    assert out / "my-table.tex" in summary.files
+    defs = _defs(out)
+    # the macros the plug-in defined land in macros.tex: 0.995 x 100; no run -> a dash
+    assert defs["TinyDupLshFour"] == "99.5" and defs["TinyDupLshSixteen"] == "---"
+    # the experiments a table names get their switches and numbers, run or not
+    macros = (out / "macros.tex").read_text()
+    assert r"\newcommand{\IfRunDupLshFour}[2]{#1}" in macros
+    assert r"\newcommand{\IfRunDupLshSixteen}[2]{#2}" in macros
+    # ... but the runs table lists only the experiments of this profile
+    assert "dup-lsh4" not in (out / "runs.tex").read_text()
+
+
+@pytest.mark.parametrize(
+    ("paper", "tables", "message"),
+    [
+        # a paper without the plug-in cannot render a table the claims file asks for
+        (
+            SimpleNamespace(name="bare"),
+            TINY,
+            r"tables\[0\] \(type 'tiny'\): paper 'bare' has no report_tables plug-in",
+        ),
+        # the plug-in's own one-line refusal, located in the claims file
+        (
+            TINY_PAPER,
+            "tables:\n  - {type: grid}\n",
+            r"claims\.yaml: tables\[0\] \(type 'grid'\): type='grid' is not allowed",
+        ),
+        (
+            SimpleNamespace(name="odd", report_tables=lambda spec, runs, macros: None),
+            TINY,
+            r"report_tables returned NoneType, not LaTeX text",
+        ),
+    ],
+)
+def test_a_table_the_paper_cannot_render_is_a_one_line_error(
+    runs: dict[str, Run], tmp_path: Path, paper: Any, tables: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        generate(runs, _claims(tmp_path, tables), tmp_path / "out", paper=paper)
+    assert "\n" not in str(info.value)
+
+
+def test_without_a_paper_the_table_says_it_was_not_generated(tmp_path: Path) -> None:
+    generate({}, _claims(tmp_path, TINY), tmp_path / "out")
+    assert "not generated" in (tmp_path / "out" / "my-table.tex").read_text()

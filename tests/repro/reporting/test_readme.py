@@ -1,0 +1,127 @@
+"""The README's results section is generated from metrics files, and staleness is caught."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from repro.reporting.readme import END, START, read_section, render_results, update_readme
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "report").mkdir()
+    shutil.copy(ROOT / "report" / "claims.yaml", tmp_path / "report" / "claims.yaml")
+    shutil.copy(ROOT / "configs" / "default.yaml", tmp_path / "params.yaml")  # paper: reformer
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "README.md").write_text(f"# x\n\n{START}\nold\n{END}\n\ntail\n")
+    return tmp_path
+
+
+def _write_metrics(root: Path, exp: str, **acc: float) -> None:
+    (root / "metrics" / f"{exp}.json").write_text(json.dumps({"accuracy": acc}))
+
+
+def test_benchmark_headline_rows_come_from_the_targets(project: Path) -> None:
+    targets = [
+        {
+            "name": "peers",
+            "target": "faster than peers",
+            "required": 1.5,
+            "measured": 1.234,
+            "met": False,
+        },
+        {
+            "name": "longest",
+            "target": "long step",
+            "required": 1000000,
+            "measured": 1048576,
+            "met": True,
+        },
+        {"name": "unknown", "target": "not measured", "required": 2.0, "met": None},
+        {
+            "name": "bounded",
+            "target": "every cell",
+            "required": 1.5,
+            "measured": 1.6,
+            "met": False,
+            "note": "1 cell(s) unmeasured: baseline over the time cap",
+        },
+    ]
+    (project / "metrics" / "benchmark.json").write_text(json.dumps({"targets": targets}))
+    rows = [r for r in render_results(project).splitlines() if r.startswith("| ")]
+    assert "| faster than peers | 1.23 | 1.50 | no |" in rows
+    assert "| long step | 1,048,576 | 1,000,000 | yes |" in rows
+    assert "| not measured | — | 2.00 | — |" in rows
+    # a cell whose baseline was over the time cap explains an unmet target above threshold
+    assert (
+        "| every cell | 1.60 (1 cell(s) unmeasured: baseline over the time cap) | 1.50 | no |"
+        in rows
+    )
+
+
+def test_the_papers_tables_come_through_its_plug_in(project: Path) -> None:
+    """Each ``tables:`` entry is the paper's Markdown, in order; a paper without the plug-in
+    (or no paper) shows none, and an empty result leaves a table out."""
+    _write_metrics(project, "dup-full", full=1.0)
+    seen = []
+
+    def readme_tables(spec, metrics):
+        seen.append((spec["type"], sorted(metrics)))
+        return f"TABLE {spec['name']}"
+
+    text = render_results(project, SimpleNamespace(readme_tables=readme_tables))
+    assert text == "TABLE table2" and seen == [("table2", ["dup-full"])]
+    assert render_results(project, SimpleNamespace(readme_tables=lambda s, m: "")) == ""
+    assert render_results(project, SimpleNamespace(name="bare")) == ""
+    assert render_results(project) == ""
+
+    def refuse(spec, metrics):
+        raise ValueError("rows=[] is not allowed (a list of rows)")
+
+    with pytest.raises(ValueError, match=r"claims\.yaml: tables\[0\] \(type 'table2'\): rows="):
+        render_results(project, SimpleNamespace(readme_tables=refuse))
+
+
+def test_update_readme_replaces_only_the_section(project: Path) -> None:
+    readme = project / "README.md"
+    assert update_readme(readme, "NEW") is True
+    assert readme.read_text() == f"# x\n\n{START}\nNEW\n{END}\n\ntail\n"
+    assert update_readme(readme, "NEW") is False
+    assert read_section(readme) == "NEW"
+
+
+def test_missing_markers_is_a_one_line_error(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    with pytest.raises(ValueError, match=r"README\.md: needs the markers") as err:
+        update_readme(readme, "x")
+    assert "\n" not in str(err.value)
+
+
+def test_check_mode_detects_a_stale_readme(project: Path) -> None:
+    script = [sys.executable, str(ROOT / "pipelines" / "results.py"), "--root", str(project)]
+    assert subprocess.run([*script, "--check"], capture_output=True).returncode == 1
+    assert subprocess.run(script, capture_output=True).returncode == 0
+    assert subprocess.run([*script, "--check"], capture_output=True).returncode == 0
+    _write_metrics(project, "dup-full", full=1.0)  # new results make the README stale again
+    assert subprocess.run([*script, "--check"], capture_output=True).returncode == 1
+
+
+def test_committed_readme_matches_committed_metrics() -> None:
+    """README.md's results are what the committed metrics files say (regenerate otherwise)."""
+    script = [
+        sys.executable,
+        str(ROOT / "pipelines" / "results.py"),
+        "--root",
+        str(ROOT),
+        "--check",
+    ]
+    done = subprocess.run(script, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

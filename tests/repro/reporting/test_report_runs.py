@@ -1,0 +1,96 @@
+"""The runs the report reads: run files, params, and the metrics files that must agree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from reporting_runs import REPO, RUNS, params_yaml
+
+from repro.reporting import (
+    MetricsMismatchError,
+    MissingRunError,
+    check_metrics,
+    experiments_from_params,
+    load_runs,
+)
+from repro.tracking.reader import Run
+
+
+def test_missing_run_names_the_experiment(project: Path, tmp_path: Path) -> None:
+    with pytest.raises(MissingRunError, match=r"experiment 'dup-lsh8' has no run file .*run\.json"):
+        load_runs(["dup-full", "dup-lsh8"], root=project)
+    params = tmp_path / "params.yaml"
+    params.write_text(params_yaml(["dup-full", "dup-lsh8"]))
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "report.py"),
+            "--root",
+            str(project),
+            "--params",
+            str(params),
+            "--no-pdf",
+            "--report-dir",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "dup-lsh8" in lines[0] and "dup-full" not in lines[0]
+
+
+def test_bad_params_are_a_one_line_error_of_the_stage(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(params_yaml(["dup-full"]).replace("steps: 400", "steps: -1"))
+    out = subprocess.run(
+        [sys.executable, str(REPO / "pipelines" / "report.py"), "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "params.yaml: train.steps = -1" in lines[0]
+
+
+def test_experiments_from_params() -> None:
+    assert experiments_from_params({"experiments": {"a": {}, "b": {}}}) == ["a", "b"]
+    assert experiments_from_params({"experiments": ["a", {"name": "b"}]}) == ["a", "b"]
+    with pytest.raises(ValueError, match="experiments=None"):
+        experiments_from_params({"tasks": {}})
+
+
+def test_metrics_file_must_agree_with_the_run(runs: dict[str, Run], tmp_path: Path) -> None:
+    metrics = tmp_path / "dup-lsh4.json"
+    metrics.write_text(json.dumps({"accuracy": {**RUNS["dup-lsh4"], "lsh4": 0.5}}))  # type: ignore[dict-item]
+    with pytest.raises(MetricsMismatchError, match=r"'dup-lsh4'.*accuracy\.lsh4=0\.5.*0\.991"):
+        check_metrics("dup-lsh4", runs["dup-lsh4"], metrics)
+    metrics.write_text(json.dumps({"accuracy": {"lsh16": 0.9}}))
+    notes = check_metrics("dup-lsh4", runs["dup-lsh4"], metrics)
+    assert len(notes) == 1 and "eval/accuracy_lsh16" in notes[0]
+
+
+def test_a_stale_run_file_stops_the_report_stage(project: Path, tmp_path: Path) -> None:
+    """The stage turns a metrics file that disagrees with its run into a one-line error."""
+    root = tmp_path / "p"
+    (root / "metrics").mkdir(parents=True)
+    for name in ("models", "wandb"):
+        (root / name).symlink_to(project / name)
+    (root / "params.yaml").write_text(params_yaml(["dup-lsh4"]))
+    (root / "metrics" / "dup-lsh4.json").write_text(json.dumps({"accuracy": {"lsh4": 0.5}}))
+    out = subprocess.run(
+        [sys.executable, str(REPO / "pipelines" / "report.py"), "--root", str(root), "--no-pdf"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run.json names another run" in lines[0]
