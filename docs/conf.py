@@ -192,9 +192,12 @@ def _results_table() -> str:
     ``report/claims.yaml``, exactly as the ``results`` stage writes it into README.md, so the
     guide, the README and the metrics cannot disagree.
     """
+    from repro.config import load_params
+    from repro.paper import load_paper
     from repro.reporting.readme import render_results
 
-    return render_results(ROOT).strip() + "\n"
+    paper = load_paper(load_params(ROOT / "params.yaml").paper)
+    return render_results(ROOT, paper).strip() + "\n"
 
 
 _write_if_changed(DOCS / "guides" / "generated" / "results.md", _results_table())

@@ -11,7 +11,7 @@ model (:mod:`reformer.cost`: the paper's Tables 1 and 3) and its benchmark workl
 
 from __future__ import annotations
 
-from reformer import config, cost, experiment
+from reformer import config, cost, experiment, report_tables
 from reformer.benchmarks import WORKLOADS
 from reformer.tasks import TASKS
 from repro.paper import Paper
@@ -30,4 +30,6 @@ PAPER = Paper(
     check_experiment=config.check_experiment,
     cost_model=cost.COST_MODEL,
     benchmark=WORKLOADS,
+    report_tables=report_tables.report_tables,
+    readme_tables=report_tables.readme_tables,
 )

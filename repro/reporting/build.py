@@ -3,6 +3,10 @@
 The same runs give the same PDF bytes: the date LaTeX prints and embeds comes from the
 newest run (``SOURCE_DATE_EPOCH``), not from the clock, so ``dvc repro`` sees no change
 when nothing changed.
+
+LaTeX runs in a scratch folder (``report/.latex-*``), and only a finished PDF is moved
+over ``report/build/report.pdf`` (``os.replace``): a build that fails or is killed leaves
+the previous PDF and no half-written auxiliary files behind, so the next build starts clean.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +25,8 @@ from repro.tracking.reader import Run
 
 __all__ = ["LATEXMK", "ReportBuildError", "build_pdf"]
 
-LATEXMK = ["latexmk", "-pdf", "-g", "-interaction=nonstopmode", "-halt-on-error", "-outdir=build"]
+LATEXMK = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error"]
+SCRATCH_PREFIX = ".latex-"  # scratch folders under report/; a killed build may leave one
 
 
 class ReportBuildError(RuntimeError):
@@ -49,30 +55,45 @@ def build_pdf(report_dir: str | os.PathLike[str], runs: Mapping[str, Run]) -> Pa
     stamps = [r.summary.get("_timestamp") for r in runs.values()]
     stamps = [int(s) for s in stamps if isinstance(s, int | float) and math.isfinite(s)]
     env.update(SOURCE_DATE_EPOCH=str(max(stamps, default=0)), FORCE_SOURCE_DATE="1")
+    for stale in report_dir.glob(f"{SCRATCH_PREFIX}*"):  # left by a killed build
+        shutil.rmtree(stale, ignore_errors=True)
+    build = report_dir / "build"
+    build.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=report_dir))
     try:
-        done = subprocess.run(
-            [*LATEXMK, "report.tex"],
-            cwd=report_dir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except subprocess.TimeoutExpired:
-        raise ReportBuildError("latexmk did not finish within 600 s") from None
-    log = report_dir / "build" / "report.log"
-    if done.returncode != 0:
-        text = log.read_text(errors="replace") if log.is_file() else done.stdout + done.stderr
-        lines = text.splitlines()
-        at = next((i for i, line in enumerate(lines) if line.startswith("!")), None)
-        if at is None:
-            first = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
-        else:  # the error and where it happened ("l.21 \\IfRunDupLshFour")
-            where = next((x.strip() for x in lines[at + 1 : at + 8] if x.startswith("l.")), "")
-            first = f"{lines[at]} {where}".strip()
-        raise ReportBuildError(f"LaTeX failed: {first} (see {log})")
+        try:
+            done = subprocess.run(
+                [*LATEXMK, f"-outdir={scratch.name}", "report.tex"],
+                cwd=report_dir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except subprocess.TimeoutExpired:
+            raise ReportBuildError("latexmk did not finish within 600 s") from None
+        log = build / "report.log"
+        if (scratch / "report.log").is_file():
+            os.replace(scratch / "report.log", log)
+        if done.returncode != 0 or not (scratch / "report.pdf").is_file():
+            raise ReportBuildError(f"LaTeX failed: {_first_error(log, done)} (see {log})")
+        os.replace(scratch / "report.pdf", build / "report.pdf")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if log.is_file():
         overfull = len(re.findall(r"^Overfull \\[hv]box", log.read_text(errors="replace"), re.M))
         if overfull:
             print(f"report: warning: {overfull} overfull boxes, see {log}", file=sys.stderr)
-    return report_dir / "build" / "report.pdf"
+    return build / "report.pdf"
+
+
+def _first_error(log: Path, done: subprocess.CompletedProcess) -> str:
+    """The first ``!`` error of the log and its ``l.<line>`` place, else latexmk's last line."""
+    text = log.read_text(errors="replace") if log.is_file() else done.stdout + done.stderr
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("!")), None)
+    if at is None:
+        return (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+    # the error and where it happened ("l.21 \\IfRunDupLshFour")
+    where = next((x.strip() for x in lines[at + 1 : at + 8] if x.startswith("l.")), "")
+    return f"{lines[at]} {where}".strip()

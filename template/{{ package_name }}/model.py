@@ -18,7 +18,7 @@ __all__ = ["CausalSelfAttention", "TinyTransformer"]
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention in which position ``t`` sees positions ``0 .. t`` only.
+    """Multi-head self-attention in which position ``t`` sees positions ``0`` to ``t`` only.
 
     Args:
         d_model: width of the input and output.
@@ -49,7 +49,8 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """``x + attention(norm(x))``, then ``x + feed_forward(norm(x))`` on ``(b, l, d_model)``."""
+    """A pre-norm block on ``(b, l, d_model)``: ``x + attention(norm(x))``, then the same with
+    the feed-forward network."""
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
         super().__init__()

@@ -1,0 +1,1 @@
+../../tests/pipeline_helpers.py
