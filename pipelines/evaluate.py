@@ -9,9 +9,11 @@ and measures it with the ``evaluate`` section's settings under the experiment's 
 overrides (for the Reformer: Table 2's masked accuracy with full attention and LSH-1/2/4/8,
 bits per character, or BLEU; see :mod:`reformer.experiment`). The kit
 (:func:`repro.evaluation.evaluate_experiment`) writes ``metrics/<experiment>.json`` and
-the same numbers to the summary of the W&B run that trained the model.
+the same numbers to the summary of the W&B run that trained the model, in a segment of
+its own under ``runs/<experiment>/wandb/`` (this stage's DVC output).
 
-Exit status: 0 done, 1 missing or bad inputs, 2 bad params.
+Exit status: 0 done, 1 missing or bad inputs (a model file of another experiment or
+truncated, a run folder that is not here), 2 bad params or ``WANDB_MODE=disabled``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(ROOT))  # the checkout's own packages, installed or not
 
 from repro.config import ConfigError, load_params  # noqa: E402
 from repro.paper import PaperError, load_paper  # noqa: E402
+from repro.tracking import RecordingDisabledError, require_recording  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         exp = params.experiment(args.experiment)
         paper = load_paper(params.paper)
-    except (ConfigError, PaperError) as err:
+        require_recording(f"evaluate {args.experiment}")
+    except (ConfigError, PaperError, RecordingDisabledError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -7,10 +7,12 @@
 (``python pipelines/train.py dup-lsh4`` trains in a single process.) The paper named by
 ``params.yaml``'s ``paper:`` builds the model and loads the data; the kit
 (:func:`repro.training.experiment.train_experiment`) trains it and writes, on rank 0,
-``models/<experiment>/`` (checkpoint, final weights, ``run.json``) and
-``metrics/curves/<experiment>.csv``.
+``models/<experiment>/`` (checkpoint, final weights, ``run.json`` and the W&B run's record
+files in ``wandb/``) and ``metrics/curves/<experiment>.csv``.
 
-Exit status: 0 done, 1 failed (data error, non-finite loss, a rank died), 2 bad params.
+Exit status: 0 done, 1 failed (data error, non-finite loss, a failed write, a rank died),
+2 bad params or ``WANDB_MODE=disabled`` (the report reads every number from the runs),
+130 interrupted (Ctrl-C; the last checkpoint is kept and the rerun resumes from it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT))  # the checkout's own packages, installed or not
 
 from repro.config import ConfigError, check_runtime, load_params  # noqa: E402
 from repro.paper import PaperError, load_paper  # noqa: E402
+from repro.tracking import RecordingDisabledError, require_recording  # noqa: E402
 
 
 def _die_with_launcher() -> None:
@@ -52,24 +55,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("experiment", help="a key of `experiments` in params.yaml")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun: only rank 0 speaks
     try:
         params = load_params(args.params)
         exp = params.experiment(args.experiment)
         check_runtime(params)
         load_paper(params.paper)
-    except (ConfigError, PaperError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        require_recording(f"train {args.experiment}")
+    except (ConfigError, PaperError, RecordingDisabledError) as err:
+        if main_rank:
+            print(f"error: {err}", file=sys.stderr)
         return 2
 
-    from repro.training import cleanup_distributed, setup_distributed
-    from repro.training.experiment import train_experiment
-
-    dist = params.distributed
-    ctx = setup_distributed(dist.backend, dist.device, dist.timeout_s, dist.threads_per_rank)
     try:
-        return train_experiment(params, exp, ctx, Path.cwd())
-    finally:
-        cleanup_distributed(ctx)
+        from repro.training import cleanup_distributed, setup_distributed
+        from repro.training.experiment import train_experiment
+
+        dist = params.distributed
+        ctx = setup_distributed(dist.backend, dist.device, dist.timeout_s, dist.threads_per_rank)
+        try:
+            return train_experiment(params, exp, ctx, Path.cwd())
+        finally:
+            cleanup_distributed(ctx)
+    except KeyboardInterrupt:  # before training started or while the ranks shut down
+        if main_rank:
+            print(f"error: train {args.experiment}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

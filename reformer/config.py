@@ -7,11 +7,14 @@ model cannot run is refused before anything is trained:
 
 - ``d_model`` divisible by ``n_heads``; LSH attention shares queries and keys;
 - translation tasks use full attention (the paper's encoder-decoder);
-- the sequence length divisible by ``bucket_size``, into 1 or an even number of buckets;
+- the sequence length divisible by ``bucket_size`` (and by every evaluation bucket size);
+  with ``bucket_rule: half`` into 1 or an even number of buckets (the paper's rule,
+  ``2 * length / bucket_size`` buckets, is always even);
 - ``positional: axial`` with an ``axial_shape`` that covers the length.
 
 :func:`model_kwargs` and :func:`eval_modes` turn an experiment into model arguments and the
-Table 2 evaluation grid.
+evaluation grid: Table 2's columns and the evaluation-time experiments (other bucket sizes,
+full attention without the self-mask, LSH on a model with separate Q and K).
 
 Example:
     >>> from repro.config import parse_params
@@ -29,16 +32,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
+from reformer.attention.buckets import n_buckets_for
 from repro.config import Bool, DistributedConfig, ExperimentConfig, Float, Int, bounded
 
 __all__ = [
     "ACCURACY_TASKS",
     "TRANSLATION_TASKS",
+    "EvalMode",
     "EvaluateConfig",
     "ModelConfig",
     "check_experiment",
@@ -58,9 +63,15 @@ Positive = Annotated[Int, bounded(minimum=1)]
 class ModelConfig:
     """Arguments of :class:`reformer.models.ReformerLM` (vocabulary and length come from the task).
 
+    ``bucket_rule``: LSH buckets per sequence, ``paper`` (``2 * length / bucket_size``, the
+    paper's Section 2 and the authors' code) or ``half`` (``length / bucket_size``,
+    reformer-pytorch's); see :mod:`reformer.attention.buckets`.
+
     Example:
         >>> ModelConfig().attention, ModelConfig(attention="full").shared_qk
         ('lsh', True)
+        >>> ModelConfig().bucket_rule
+        'paper'
     """
 
     d_model: Positive = 128
@@ -80,6 +91,7 @@ class ModelConfig:
     attend_across_buckets: Bool = False
     allow_duplicate_attention: Bool = False
     loss_chunks: Positive = 1
+    bucket_rule: Literal["paper", "half"] = "paper"
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -87,19 +99,35 @@ class EvaluateConfig:
     """What ``evaluate@<experiment>`` measures on the test split.
 
     Every model is evaluated with full attention (when ``full``) and with LSH at each of
-    ``n_hashes`` rounds (shared-QK models only), the paper's Table 2 grid.
+    ``n_hashes`` rounds (shared-QK models, and separate-QK ones with ``lsh_separate_qk``),
+    the paper's Table 2 grid; the other fields add the evaluation-time experiments of
+    :func:`eval_modes`. Duplication models also report the share of predictions equal to
+    the current token (``copy_rate``) in every mode.
 
     Attributes:
+        bucket_sizes: also evaluate LSH with these bucket sizes (the model's ``bucket_rule``
+            gives the number of buckets), at each of ``bucket_rounds`` rounds: modes
+            ``lsh<r>-b<size>``.
+        bucket_rounds: rounds of the ``bucket_sizes`` evaluations.
+        no_self_mask: also evaluate shared-QK models with full attention without the
+            self-mask (mode ``full-noself``).
+        lsh_separate_qk: evaluate a model with separate Q and K with LSH too, hashing and
+            attending with its query projection as the shared query/key (its key projection
+            unused).
         beam_size: translation: beam size (the paper: 4).
         length_penalty: translation: alpha (the paper: 0.6).
 
     Example:
-        >>> EvaluateConfig().n_hashes
-        [1, 2, 4, 8]
+        >>> EvaluateConfig().n_hashes, EvaluateConfig().bucket_sizes
+        ([1, 2, 4, 8], [])
     """
 
     n_hashes: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=lambda: [1, 2, 4, 8])
     full: Bool = True
+    bucket_sizes: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=list)
+    bucket_rounds: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=lambda: [1, 2])
+    no_self_mask: Bool = False
+    lsh_separate_qk: Bool = False
     batch_size: Positive = 64
     max_batches: Annotated[Int | None, bounded(minimum=1)] = None
     seed: Annotated[Int, bounded(minimum=0)] = 0
@@ -142,24 +170,13 @@ def check_experiment(exp: ExperimentConfig, distributed: DistributedConfig) -> N
             "the encoder-decoder uses full attention (the paper's WMT model); allowed: full",
         )
     evaluate = exp.evaluate or EvaluateConfig()
-    uses_lsh = exp.task not in TRANSLATION_TASKS and (
-        m.attention == "lsh" or (m.shared_qk and bool(evaluate.n_hashes))
-    )
-    if uses_lsh and n % m.bucket_size:
-        sizes = [d for d in range(1, n + 1) if n % d == 0 and (n // d == 1 or (n // d) % 2 == 0)]
-        raise _bad(
-            "model.bucket_size",
-            m.bucket_size,
-            f"the sequence length {n} is not divisible by it; allowed: "
-            f"one of {', '.join(map(str, sizes[-6:]))}",
-        )
-    if uses_lsh and n // m.bucket_size != 1 and (n // m.bucket_size) % 2:
-        raise _bad(
-            "model.bucket_size",
-            m.bucket_size,
-            f"gives an odd number of buckets ({n} / {m.bucket_size} = {n // m.bucket_size}); "
-            "allowed: a bucket size giving 1 or an even number",
-        )
+    lsh_eval = (m.shared_qk or evaluate.lsh_separate_qk) and bool(evaluate.n_hashes)
+    uses_lsh = exp.task not in TRANSLATION_TASKS and (m.attention == "lsh" or lsh_eval)
+    if uses_lsh:
+        _check_buckets("model.bucket_size", m.bucket_size, n, m.bucket_rule)
+    if exp.task not in TRANSLATION_TASKS and (m.shared_qk or evaluate.lsh_separate_qk):
+        for size in evaluate.bucket_sizes:
+            _check_buckets("evaluate.bucket_sizes", size, n, m.bucket_rule)
     if m.positional == "axial" and (
         m.axial_shape is None or m.axial_shape[0] * m.axial_shape[1] < n
     ):
@@ -168,6 +185,25 @@ def check_experiment(exp: ExperimentConfig, distributed: DistributedConfig) -> N
             m.axial_shape,
             f"positional: axial needs [a, b] with a * b >= {n}",
         )
+
+
+def _check_buckets(key: str, size: int, n: int, rule: str) -> None:
+    """``size`` must cut length ``n`` into chunks, with a number of buckets ``rule`` allows."""
+    try:
+        n_buckets_for(n, size, rule)
+    except ValueError:
+        good = [d for d in range(1, n + 1) if n % d == 0 and (rule == "paper" or _even(n // d))]
+        why = (
+            f"the sequence length {n} is not divisible by it"
+            if n % size
+            else f"gives an odd number of buckets ({n} / {size} = {n // size}) with bucket_rule "
+            "'half'"
+        )
+        raise _bad(key, size, f"{why}; allowed: one of {', '.join(map(str, good[-6:]))}") from None
+
+
+def _even(chunks: int) -> bool:
+    return chunks == 1 or chunks % 2 == 0
 
 
 def model_kwargs(exp: ExperimentConfig, vocab_size: int) -> dict[str, Any]:
@@ -191,24 +227,59 @@ def model_kwargs(exp: ExperimentConfig, vocab_size: int) -> dict[str, Any]:
     return {"vocab_size": vocab_size, "max_seq_len": exp.seq_len, **kwargs}
 
 
-def eval_modes(
-    exp: ExperimentConfig, evaluate: EvaluateConfig
-) -> list[tuple[str, str, int | None]]:
-    """The (label, attention, n_hashes) settings an experiment is evaluated with.
+class EvalMode(NamedTuple):
+    """One evaluation setting of a trained model.
 
-    Shared-QK models get full attention and every LSH round count (Table 2); others only
-    full attention; translation models beam search and greedy decoding.
+    Attributes:
+        label: the mode's name in ``metrics/<exp>.json`` and in the W&B summary key
+            (``eval/accuracy_<label>``): ``full``, ``full-noself``, ``lsh<r>``,
+            ``lsh<r>-b<size>``; for translation ``beam`` and ``greedy``.
+        attention: ``full`` or ``lsh``.
+        n_hashes: LSH rounds (``None`` for full attention).
+        bucket_size: LSH bucket size (``None``: the one trained with).
+        self_mask: full shared-QK attention masks ``i -> i`` (the paper) or not.
+    """
+
+    label: str
+    attention: str
+    n_hashes: int | None
+    bucket_size: int | None = None
+    self_mask: bool = True
+
+
+def eval_modes(exp: ExperimentConfig, evaluate: EvaluateConfig) -> list[EvalMode]:
+    """The settings an experiment is evaluated with, in order.
+
+    - ``full``: full attention (when ``evaluate.full``, and always for separate Q and K);
+    - ``full-noself``: full shared-QK attention without the self-mask (``no_self_mask``);
+    - ``lsh<r>``: LSH with ``r`` rounds for each of ``n_hashes`` (shared-QK models, and
+      separate-QK ones with ``lsh_separate_qk``: the query projection hashes and attends);
+    - ``lsh<r>-b<size>``: LSH with another bucket size (``bucket_sizes`` x
+      ``bucket_rounds``);
+    - translation: beam search and greedy decoding.
 
     Example:
         >>> exp = ExperimentConfig("e", "duplication", {}, ModelConfig(), None, 0, 64)
-        >>> [m[0] for m in eval_modes(exp, EvaluateConfig(n_hashes=[1, 8]))]
-        ['full', 'lsh1', 'lsh8']
+        >>> ev = EvaluateConfig(n_hashes=[1, 8], bucket_sizes=[16], bucket_rounds=[1],
+        ...                     no_self_mask=True)
+        >>> [m.label for m in eval_modes(exp, ev)]
+        ['full', 'full-noself', 'lsh1', 'lsh8', 'lsh1-b16']
+        >>> eval_modes(exp, ev)[-1]
+        EvalMode(label='lsh1-b16', attention='lsh', n_hashes=1, bucket_size=16, self_mask=True)
     """
-    if exp.task in TRANSLATION_TASKS:
-        return [("beam", "full", None), ("greedy", "full", None)]  # decoding methods
-    modes: list[tuple[str, str, int | None]] = []
-    if evaluate.full or not exp.model.shared_qk:
-        modes.append(("full", "full", None))
-    if exp.model.shared_qk:
-        modes += [(f"lsh{r}", "lsh", r) for r in evaluate.n_hashes]
+    if exp.task in TRANSLATION_TASKS:  # decoding methods
+        return [EvalMode("beam", "full", None), EvalMode("greedy", "full", None)]
+    shared = exp.model.shared_qk
+    modes: list[EvalMode] = []
+    if evaluate.full or not shared:
+        modes.append(EvalMode("full", "full", None))
+    if evaluate.no_self_mask and shared:
+        modes.append(EvalMode("full-noself", "full", None, self_mask=False))
+    if shared or evaluate.lsh_separate_qk:
+        modes += [EvalMode(f"lsh{r}", "lsh", r) for r in evaluate.n_hashes]
+        modes += [
+            EvalMode(f"lsh{r}-b{size}", "lsh", r, bucket_size=size)
+            for size in evaluate.bucket_sizes
+            for r in evaluate.bucket_rounds
+        ]
     return modes

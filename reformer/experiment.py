@@ -8,8 +8,10 @@ The kit's stages (``pipelines/train.py``, ``pipelines/evaluate.py``) call these 
   :class:`~reformer.tasks.wmt14.PackedTranslationModel` (packed source + target sequences);
 - :func:`load_model`: the saved ``model.pt`` back into its class;
 - :func:`evaluate`: the paper's Table 2 row (masked accuracy on the duplication task, with
-  full attention and LSH at each round count), bits per character (enwik8), or Table 4's
-  BLEU numbers with beam search and greedy decoding (wmt14).
+  full attention and LSH at each round count, plus the evaluation-time experiments of
+  :func:`reformer.config.eval_modes`, each with the share of predictions equal to the
+  current token), bits per character (enwik8), or Table 4's BLEU numbers with beam search
+  and greedy decoding (wmt14).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reformer.config import TRANSLATION_TASKS, eval_modes, model_kwargs
+from reformer.config import ACCURACY_TASKS, TRANSLATION_TASKS, eval_modes, model_kwargs
 from reformer.models import ReformerEncoderDecoder, ReformerLM
 from repro.config import ExperimentConfig
 from repro.paper import BuiltModel, Evaluation
@@ -35,8 +37,6 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "ReformerLM": ReformerLM,
     "ReformerEncoderDecoder": ReformerEncoderDecoder,
 }
-#: Tasks scored by masked accuracy; the other language-model tasks by bits per character.
-ACCURACY_TASKS = ("duplication",)
 
 
 def build_model(exp: ExperimentConfig, vocab_size: int) -> BuiltModel:
@@ -86,6 +86,12 @@ def evaluate(
 ) -> Evaluation:
     """Measure ``model`` on the test split of ``data_dir`` with ``exp.evaluate``'s settings.
 
+    Each mode of :func:`~reformer.config.eval_modes` swaps the model's attention
+    (:meth:`~reformer.models.language_model.LanguageModel.set_attention`: rounds, bucket
+    size, self-mask) and draws the LSH rotations from ``evaluate.seed``. The duplication
+    task reports ``accuracy`` and ``copy_rate`` (the share of predictions equal to the
+    current token) per mode; the other language-model tasks bits per character.
+
     Raises:
         ValueError, DataIntegrityError: the test split is missing or corrupt (one line).
     """
@@ -95,24 +101,38 @@ def evaluate(
 
     test_set = load_split(data_dir, "test", exp.seq_len)
     ev = exp.evaluate
-    metric = "accuracy" if exp.task in ACCURACY_TASKS else "bpc"
+    families = ("accuracy", "copy_rate") if exp.task in ACCURACY_TASKS else ("bpc",)
+    trained = (model.attention, model.n_hashes, model.bucket_size)
     start = time.perf_counter()
-    results: dict[str, float] = {}
-    for label, attention, n_hashes in eval_modes(exp, ev):
-        model.set_attention(attention, n_hashes)
+    results: dict[str, dict[str, float]] = {family: {} for family in families}
+    for mode in eval_modes(exp, ev):
+        model.set_attention(
+            mode.attention,
+            mode.n_hashes,
+            bucket_size=mode.bucket_size or trained[2],
+            self_mask=mode.self_mask,
+        )
         torch.manual_seed(ev.seed)  # the same LSH rotations on every run
         m = evaluate_lm(
             model, test_set, ev.batch_size, device, ev.max_batches, precision=exp.train.precision
         )
-        results[label] = round(m[metric], DIGITS)
-        print(f"evaluate {exp.name}: {label:>5} {metric} {results[label]:.4f}", flush=True)
+        for family in families:
+            results[family][mode.label] = round(m[family], DIGITS)
+        shown = "  ".join(f"{family} {results[family][mode.label]:.4f}" for family in families)
+        print(f"evaluate {exp.name}: {mode.label:>11} {shown}", flush=True)
+    model.set_attention(trained[0], trained[1], bucket_size=trained[2], self_mask=True)
+    metric = families[0]
     shown = ", ".join(
         f"{label} {100 * v:.1f}%" if metric == "accuracy" else f"{label} {v:.3f}"
-        for label, v in results.items()
+        for label, v in results[metric].items()
     )
     return Evaluation(
-        metrics={metric: results},
-        summary={f"eval/{metric}_{label}": value for label, value in results.items()},
+        metrics=results,
+        summary={
+            f"eval/{family}_{label}": value
+            for family, row in results.items()
+            for label, value in row.items()
+        },
         line=f"{metric} {shown} ({time.perf_counter() - start:.1f} s)",
     )
 

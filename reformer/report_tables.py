@@ -1,12 +1,21 @@
-"""The Reformer's own report table: the paper's Table 2 grid (duplication task accuracy).
+"""The Reformer's own report tables and figures: Table 2 and the experiments that explain it.
 
 Plugged into the kit through :class:`repro.paper.Paper`: ``report_tables(spec, runs,
 macros)`` renders an entry of ``tables:`` in ``report/claims.yaml`` as LaTeX (defining a
 macro per cell, so the prose can quote any of them), and ``readme_tables(spec, metrics)``
-as the README's Markdown. The entry::
+as the README's Markdown. The types (:data:`TYPES`):
+
+- ``table2``: the paper's Table 2 grid with the paper's, other reproductions' and our
+  numbers (below; also in the README);
+- ``grid`` and ``seeds``: any experiments x summary keys, and the spread over seeds
+  (:mod:`reformer.report_grids`; not in the README);
+- ``chart``: a line chart in LaTeX's ``picture`` environment (:mod:`reformer.report_charts`;
+  not in the README).
+
+A ``table2`` entry::
 
     tables:
-      - type: table2              # the only type this paper knows
+      - type: table2
         name: table2              # -> report/generated/table2.tex (default: the type)
         where: Table 2
         scale: 100                # a run's accuracy (a fraction) x 100 = percent
@@ -29,13 +38,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reformer.report_charts import Chart, chart_latex
+from reformer.report_grids import Grid, Seeds, grid_latex, seeds_latex
 from repro.reporting import Macros, format_number, latex_escape, macro_name, published, run_metric
 from repro.tracking.reader import Run
 
 __all__ = ["TYPES", "Table2", "readme_tables", "report_tables", "table2_latex", "table2_markdown"]
 
 #: the table types this paper renders
-TYPES = ("table2",)
+TYPES = ("table2", "grid", "seeds", "chart")
 
 
 def _error(key: str, value: Any, allowed: str) -> ValueError:
@@ -207,23 +218,35 @@ def table2_markdown(table: Table2, metrics: Mapping[str, Mapping[str, Any]]) -> 
     return "\n".join(lines)
 
 
-def _table(spec: Mapping[str, Any]) -> Table2:
-    if spec.get("type") not in TYPES:
-        raise _error("type", spec.get("type"), "this paper's table types: " + ", ".join(TYPES))
-    return Table2.from_spec(spec)
+def _check_type(spec: Mapping[str, Any]) -> str:
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise _error("type", kind, "this paper's table types: " + ", ".join(TYPES))
+    return str(kind)
 
 
 def report_tables(spec: Mapping[str, Any], runs: Mapping[str, Run], macros: Macros) -> str:
     """The ``report_tables`` plug-in: the LaTeX of one ``tables:`` entry (see the module)."""
-    return table2_latex(_table(spec), runs, macros)
+    kind = _check_type(spec)
+    if kind == "grid":
+        return grid_latex(Grid.from_spec(spec), runs, macros)
+    if kind == "seeds":
+        return seeds_latex(Seeds.from_spec(spec), runs, macros)
+    if kind == "chart":
+        return chart_latex(Chart.from_spec(spec), runs)
+    return table2_latex(Table2.from_spec(spec), runs, macros)
 
 
 def readme_tables(spec: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> str:
-    """The ``readme_tables`` plug-in: the README's Markdown of one ``tables:`` entry."""
-    table = _table(spec)
+    """The ``readme_tables`` plug-in: the README's Markdown of one ``table2`` entry (the other
+    types, and an entry with ``readme: false``, are left out: ``""``)."""
+    if _check_type(spec) != "table2" or spec.get("readme") is False:
+        return ""
+    table = Table2.from_spec(spec)
     run = [e for e in (r["experiment"] for r in table.rows) if e in metrics]
+    title = str(spec.get("title", "Table 2"))
     return (
-        "Table 2 (duplication task, masked accuracy %, rows trained with, columns evaluated "
+        f"{title} (duplication task, masked accuracy %, rows trained with, columns evaluated "
         f"with); ours: the committed profile's `metrics/*.json` ({len(run)} of "
         f"{len(table.rows)} rows run, — = not run).\n\n" + table2_markdown(table, metrics)
     )

@@ -5,12 +5,21 @@ experiment (its ``experiment`` and ``task`` fields), the paper's plug-in rebuild
 and measures it (:attr:`repro.paper.Paper.evaluate`), and the kit writes
 ``metrics/<exp>.json`` (the paper's numbers plus ``train_steps`` and ``final_train_loss``)
 and puts the same numbers into the summary of the W&B run that trained the model.
+
+That run is reopened in the stage's own DVC output, ``runs/<exp>/wandb/`` (not inside
+``models/<exp>``, the train stage's output and this stage's dependency; see
+:mod:`repro.tracking.layout`), which is emptied first: it holds this evaluation's segment
+only. When ``run.json`` names a run folder that is not here (never pulled, or deleted),
+nothing is evaluated or written: one line says to ``dvc pull`` or
+``dvc repro -f train@<exp>``. A model trained while W&B could not write (``run_dir:
+null``) is evaluated into ``metrics/<exp>.json`` only, with one warning.
 """
 
 from __future__ import annotations
 
 import math
 import pickle
+import shutil
 import sys
 import time
 import zipfile
@@ -24,7 +33,8 @@ from repro.config import ExperimentConfig, Params, resolve_device
 from repro.data.manifest import DataIntegrityError
 from repro.io import atomic_write_json
 from repro.paper import Paper
-from repro.tracking import read_run_json, resume_run
+from repro.tracking import RunMissingError, check_run_present, read_run_json, resume_run
+from repro.tracking.layout import evaluation_home
 
 __all__ = ["ModelFileError", "evaluate_experiment", "load_model_file"]
 
@@ -89,11 +99,23 @@ def evaluate_experiment(params: Params, exp: ExperimentConfig, paper: Paper, roo
     """Evaluate one trained experiment; returns the exit status (1: missing or bad inputs)."""
     name = exp.name
     model_dir = root / "models" / name
+    ref_path = model_dir / "run.json"
     try:
         saved = load_model_file(model_dir / "model.pt", exp)
-        ref = read_run_json(model_dir / "run.json")
-        model = paper.load_model(saved)
+        ref = read_run_json(ref_path)
+        check_run_present(ref, root, f"models/{name}/run.json")
+    except RunMissingError as err:
+        if ref.run_dir:  # named but not here: evaluating now would start a second run
+            print(f"error: evaluate {name}: {err}", file=sys.stderr)
+            return 1
+        print(f"warning: evaluate {name}: {err}; evaluating into metrics only", file=sys.stderr)
+        ref = None
     except (ModelFileError, ValueError) as err:
+        print(f"error: evaluate {name}: {err}", file=sys.stderr)
+        return 1
+    try:
+        model = paper.load_model(saved)
+    except ValueError as err:
         print(f"error: evaluate {name}: {err}", file=sys.stderr)
         return 1
     device = torch.device(resolve_device(params.distributed))
@@ -105,10 +127,21 @@ def evaluate_experiment(params: Params, exp: ExperimentConfig, paper: Paper, roo
         print(f"error: evaluate {name}: {err}", file=sys.stderr)
         return 1
     metrics = {**result.metrics, **training_fields(saved)}
-    atomic_write_json(root / "metrics" / f"{name}.json", metrics)
-    tracker = resume_run(ref, root, params.tracking.init_timeout_s)
-    tracker.summary(result.summary)
-    tracker.finish()
+    home = evaluation_home(root, name)
+    try:
+        atomic_write_json(root / "metrics" / f"{name}.json", metrics)
+        shutil.rmtree(home, ignore_errors=True)  # this stage's output: one evaluation's segment
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(
+            f"error: evaluate {name}: cannot write {err.filename or home} ({err.strerror})",
+            file=sys.stderr,
+        )
+        return 1
+    if ref is not None:
+        tracker = resume_run(ref, root, params.tracking.init_timeout_s, home=home)
+        tracker.summary(result.summary)
+        tracker.finish()
     print(
         f"evaluate {name}: {result.line}; wrote metrics/{name}.json "
         f"({time.perf_counter() - start:.1f} s)",

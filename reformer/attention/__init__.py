@@ -11,6 +11,7 @@ Every module maps ``x`` of shape ``(batch, length, d_model)`` to the same shape.
   (``lsh_attend``: sort, chunk, mask, combine the rounds), :mod:`reformer.attention.window`
   (the chunked window attention's autograd function) and
   :mod:`reformer.attention.head_groups` (a group of heads at a time);
+* :mod:`reformer.attention.buckets`: how many buckets a length gets (``bucket_rule``);
 * :mod:`reformer.attention.masks`: the self-mask and hard-mask values and shape checks.
 
 Example:
@@ -21,17 +22,20 @@ Example:
     torch.Size([1, 16, 8])
 """
 
+from reformer.attention.buckets import BUCKET_RULES, n_buckets_for
 from reformer.attention.chunked import lsh_attend
 from reformer.attention.full import FullCrossAttention, FullSelfAttention
 from reformer.attention.hashing import hash_vectors
 from reformer.attention.lsh import LSHSelfAttention, get_rng_states, set_rng_states
 
 __all__ = [
+    "BUCKET_RULES",
     "FullCrossAttention",
     "FullSelfAttention",
     "LSHSelfAttention",
     "get_rng_states",
     "hash_vectors",
     "lsh_attend",
+    "n_buckets_for",
     "set_rng_states",
 ]

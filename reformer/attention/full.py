@@ -39,6 +39,10 @@ class FullSelfAttention(nn.Module):
         causal: mask keys after the query position (language modelling).
         shared_qk: use one projection ``to_qk`` for queries and keys, normalise the keys to
             unit length and apply the self-mask (paper, Section 2).
+        self_mask: with ``shared_qk``, replace the score of ``i -> i`` by ``-1e5`` (the
+            paper). ``False`` lets a position attend to itself like any other key: an
+            evaluation-time diagnostic (a shared-QK query matches its own key best, so sharp
+            attention then copies the current token). A plain attribute.
         dropout: dropout probability on the attention weights (training only).
         bias: whether the projections have a bias.
 
@@ -59,6 +63,7 @@ class FullSelfAttention(nn.Module):
         shared_qk: bool = False,
         dropout: float = 0.0,
         bias: bool = False,
+        self_mask: bool = True,
     ) -> None:
         super().__init__()
         self.d_head = check_heads(d_model, n_heads)
@@ -68,6 +73,7 @@ class FullSelfAttention(nn.Module):
         self.n_heads = n_heads
         self.causal = causal
         self.shared_qk = shared_qk
+        self.self_mask = self_mask
         self.dropout = dropout
         if shared_qk:
             self.to_qk = nn.Linear(d_model, d_model, bias=bias)
@@ -101,10 +107,11 @@ class FullSelfAttention(nn.Module):
         v = self._heads(self.to_v(x))
 
         attn_mask, is_causal = None, False
-        if self.shared_qk or mask is not None:
+        masks_self = self.shared_qk and self.self_mask
+        if masks_self or mask is not None:
             # An additive float mask: finite values, so a fully masked row stays finite.
             bias = torch.zeros(l, l, dtype=q.dtype, device=x.device)
-            bias.diagonal().fill_(self_mask_value(q.dtype) if self.shared_qk else 0.0)
+            bias.diagonal().fill_(self_mask_value(q.dtype) if masks_self else 0.0)
             hard = hard_mask_value(q.dtype)
             if self.causal:
                 later = torch.ones(l, l, dtype=torch.bool, device=x.device).triu_(1)
@@ -129,7 +136,7 @@ class FullSelfAttention(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, "
-            f"shared_qk={self.shared_qk}, dropout={self.dropout}"
+            f"shared_qk={self.shared_qk}, self_mask={self.self_mask}, dropout={self.dropout}"
         )
 
 

@@ -9,6 +9,9 @@ Map from the paper to this module:
   random matrix ``R`` of shape ``(d_head, n_buckets / 2)`` is drawn afresh in every forward
   pass and ``h(x) = argmax([xR; -xR])`` (:func:`hash_vectors`). Rotations are shared across
   the batch.
+* **Number of buckets** (Section 2): ``2 l / m`` for chunks of length ``m``, so a bucket
+  holds half a chunk on average (``bucket_rule="paper"``, the default; ``"half"`` gives
+  reformer-pytorch's ``l / m``); decided in :mod:`reformer.attention.buckets`.
 * **Sorting and chunking** (Figure 2, Eq. 3-5): in every round the positions are sorted
   stably by ``(bucket, position)`` and the sorted sequence is cut into chunks of
   ``bucket_size`` (the paper's ``m``); each chunk attends to itself and to the chunk before
@@ -66,12 +69,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reformer.attention.buckets import BUCKET_RULES, n_buckets_for
 from reformer.attention.chunked import lsh_attend
 from reformer.attention.hashing import hash_vectors
 from reformer.attention.head_groups import _HeadGroups, _slab_starts
 from reformer.attention.masks import check_heads, check_padding_mask
 
-__all__ = ["LSHSelfAttention", "get_rng_states", "hash_vectors", "lsh_attend", "set_rng_states"]
+__all__ = [
+    "BUCKET_RULES",
+    "LSHSelfAttention",
+    "get_rng_states",
+    "hash_vectors",
+    "lsh_attend",
+    "n_buckets_for",
+    "set_rng_states",
+]
 
 
 class LSHSelfAttention(nn.Module):
@@ -85,11 +97,16 @@ class LSHSelfAttention(nn.Module):
         n_hashes: number of hashing rounds; a plain attribute that may be changed at any
             time (e.g. evaluate a model trained with 1 round using 8).
         causal: mask keys after the query position.
-        n_buckets: number of hash buckets; default ``length // bucket_size``. Must be 1 (one
-            bucket: no hashing) or even. A tuple of even factors, e.g. ``(128, 128)``,
+        n_buckets: number of hash buckets; default (``None``): from the length by
+            ``bucket_rule`` (:func:`~reformer.attention.buckets.n_buckets_for`). Must be 1
+            (one bucket: no hashing) or even. A tuple of even factors, e.g. ``(128, 128)``,
             factorises ``prod`` buckets (see :func:`hash_vectors`): for very long sequences,
             where one rotation of ``n_buckets / 2`` columns per round would dominate the
             step.
+        bucket_rule: how ``n_buckets`` follows from the length when it is not set:
+            ``"paper"`` ``2 * length / bucket_size`` (Section 2 and the authors' code) or
+            ``"half"`` ``length / bucket_size`` (reformer-pytorch's); see
+            :data:`~reformer.attention.buckets.BUCKET_RULES`.
         attend_across_buckets: let a query attend to keys of other buckets that share its
             chunk window (reformer-pytorch's default); the paper does not.
         allow_duplicate_attention: turn off the duplicate correction of Eq. 16.
@@ -134,6 +151,7 @@ class LSHSelfAttention(nn.Module):
         bias: bool = False,
         generator: torch.Generator | None = None,
         head_chunks: int = 1,
+        bucket_rule: str = "paper",
     ) -> None:
         super().__init__()
         self.d_head = check_heads(d_model, n_heads)
@@ -152,12 +170,17 @@ class LSHSelfAttention(nn.Module):
             raise ValueError(f"n_buckets={n_buckets} must be 1 or a positive even number")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout} must be in [0, 1)")
+        if bucket_rule not in BUCKET_RULES:
+            raise ValueError(
+                f"bucket_rule={bucket_rule!r} is not allowed: choose one of {list(BUCKET_RULES)}"
+            )
         self.d_model = d_model
         self.n_heads = n_heads
         self.bucket_size = bucket_size
         self.n_hashes = n_hashes
         self.causal = causal
         self.n_buckets = n_buckets
+        self.bucket_rule = bucket_rule
         self.attend_across_buckets = attend_across_buckets
         self.allow_duplicate_attention = allow_duplicate_attention
         self.dropout = dropout
@@ -169,7 +192,8 @@ class LSHSelfAttention(nn.Module):
 
     def buckets_for_length(self, length: int) -> int | tuple[int, ...]:
         """Validate ``length`` and return the number of buckets used for it (the factors
-        when ``n_buckets`` is a tuple).
+        when ``n_buckets`` is a tuple): ``n_buckets`` when set, else :func:`n_buckets_for`
+        with ``bucket_rule``.
 
         Raises:
             ValueError: when ``length`` is not a multiple of ``bucket_size`` or the number
@@ -177,6 +201,8 @@ class LSHSelfAttention(nn.Module):
 
         Example:
             >>> LSHSelfAttention(8, 2, bucket_size=4).buckets_for_length(32)
+            16
+            >>> LSHSelfAttention(8, 2, bucket_size=4, bucket_rule="half").buckets_for_length(32)
             8
         """
         if length % self.bucket_size:
@@ -185,13 +211,7 @@ class LSHSelfAttention(nn.Module):
             )
         if self.n_buckets is not None:
             return self.n_buckets
-        n_buckets = length // self.bucket_size
-        if n_buckets != 1 and n_buckets % 2:
-            raise ValueError(
-                f"n_buckets = length {length} // bucket_size {self.bucket_size} = {n_buckets} "
-                "must be 1 or even; use an even multiple of bucket_size or set n_buckets"
-            )
-        return n_buckets
+        return n_buckets_for(length, self.bucket_size, self.bucket_rule)
 
     def random_rotations(
         self, n_buckets: int | tuple[int, ...], device: torch.device
@@ -370,6 +390,7 @@ class LSHSelfAttention(nn.Module):
         return (
             f"d_model={self.d_model}, n_heads={self.n_heads}, bucket_size={self.bucket_size}, "
             f"n_hashes={self.n_hashes}, causal={self.causal}, n_buckets={self.n_buckets}, "
+            f"bucket_rule={self.bucket_rule}, "
             f"attend_across_buckets={self.attend_across_buckets}, "
             f"allow_duplicate_attention={self.allow_duplicate_attention}, dropout={self.dropout}, "
             f"head_chunks={self.head_chunks}"

@@ -32,27 +32,30 @@ _COUNT_SLAB = {"cpu": 1 << 24}
 _COUNT_SLAB_DEFAULT = 1 << 28
 
 
-def _divide_by_duplicate_counts(
-    weights: torch.Tensor, q_code: torch.Tensor, k_code: torch.Tensor
+def _subtract_log_duplicate_counts(
+    scores: torch.Tensor, q_code: torch.Tensor, k_code: torch.Tensor
 ) -> None:
-    """``weights /= N_ij`` in place: Eq. 16's correction, ``exp(s - log N) = exp(s) / N``.
+    """``scores -= log N_ij`` in place: Eq. 16's correction, applied before the softmax.
 
     ``N_ij`` (the number of rounds ``r'`` with ``code_r'(i) - code_r'(j)`` in {0, 1}) is
     counted for slabs of chunks at a time, batched over all rounds, so the boolean
-    temporaries stay small; a count of 0 only occurs for masked pairs (weight 0).
+    temporaries stay small (in cache); a count of 0 only occurs for masked pairs, whose score
+    is the hard mask value and stays so (``log`` of the count clamped at 1). Subtracting the
+    logarithm before the softmax, rather than dividing its weights by ``N`` after it and
+    renormalising, saves two passes over the weights; the results differ by float rounding.
 
     Args:
-        weights: ``(T, m, w)`` unnormalised attention weights.
+        scores: ``(T, m, w)`` masked scores.
         q_code: ``(r, T, m, 1)`` and k_code: ``(r, T, w)`` from ``chunked._window_codes``.
     """
     r, T, m, _ = q_code.shape
     w = k_code.shape[-1]
-    budget = _COUNT_SLAB.get(weights.device.type, _COUNT_SLAB_DEFAULT)
+    budget = _COUNT_SLAB.get(scores.device.type, _COUNT_SLAB_DEFAULT)
     step = max(1, budget // (max(r, 4) * m * w))
     n_max = min(step, T)
-    scratch = torch.empty(r * n_max * m * w, dtype=torch.bool, device=weights.device)
-    counts = torch.empty(2, n_max, m, w, dtype=torch.uint8, device=weights.device)
-    inverse = torch.empty(n_max, m, w, dtype=weights.dtype, device=weights.device)
+    scratch = torch.empty(r * n_max * m * w, dtype=torch.bool, device=scores.device)
+    counts = torch.empty(2, n_max, m, w, dtype=torch.uint8, device=scores.device)
+    log_n = torch.empty(n_max, m, w, dtype=scores.dtype, device=scores.device)
     for start in range(0, T, step):
         stop = min(start + step, T)
         n = stop - start
@@ -62,7 +65,7 @@ def _divide_by_duplicate_counts(
             torch.eq(q, k + offset if offset else k, out=hits)
             torch.sum(hits.view(torch.uint8), 0, dtype=torch.uint8, out=counts[i, :n])
         total = counts[0, :n].add_(counts[1, :n]).clamp_(min=1)
-        weights[start:stop].mul_(inverse[:n].copy_(total).reciprocal_())
+        scores[start:stop].sub_(log_n[:n].copy_(total).log_())
 
 
 class _WindowAttention(torch.autograd.Function):
@@ -111,6 +114,9 @@ class _WindowAttention(torch.autograd.Function):
                 p.masked_fill_(masked, hard)
             if w > m:  # the first chunk of every round has no chunk before it
                 p.view(-1, n_chunks, m, w)[:, 0, :, :m] = hard
+            if codes is not None:
+                # Eq. 16: a key found in N rounds has log N subtracted from its score.
+                _subtract_log_duplicate_counts(p, *codes)
             top = p.amax(dim=-1, keepdim=True)
             # One fused pass instead of max, exp, sum and divide. A masked score (the hard
             # value) lies at least 1e4 below the row's largest score unless every key of the
@@ -119,15 +125,7 @@ class _WindowAttention(torch.autograd.Function):
             # holds one (T, m, w) buffer, not two.
             p = torch.softmax(p, dim=-1, out=p) if p.is_cpu else torch.softmax(p, dim=-1)
             # The largest weight is exp(top - lse), hence the row's log-sum-exp.
-            lse = top - p.amax(dim=-1, keepdim=True).log()  # (T, m, 1)
-            if codes is not None:
-                # Eq. 16: softmax(s - log N) is softmax(s) / N, renormalised, and its
-                # log-sum-exp is lse(s) + log(sum_j softmax(s)_j / N_ij).
-                _divide_by_duplicate_counts(p, *codes)
-                total = p.sum(dim=-1, keepdim=True)
-                p.div_(total)
-                lse.add_(total.log_())
-            lse = lse.squeeze(-1)
+            lse = (top - p.amax(dim=-1, keepdim=True).log()).squeeze(-1)  # (T, m)
             # A row with every key masked (a padded query whose own key is padding) gets
             # zero weights, zero output and no gradient.
             empty = top < (self_value + hard) / 2

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from reformer.attention.buckets import BUCKET_RULES
+
 __all__ = [
     "check_choice",
     "check_dropout",
@@ -93,21 +95,29 @@ def check_model_args(
         )
 
 
-def check_lsh_length(length: int, bucket_size: int) -> None:
-    """LSH attention needs ``length`` = ``bucket_size`` times 1 or an even number of buckets.
+def check_lsh_length(length: int, bucket_size: int, bucket_rule: str = "paper") -> None:
+    """LSH attention needs ``length`` to be a multiple of ``bucket_size``; with
+    ``bucket_rule="half"`` (``length / bucket_size`` buckets) the quotient must be 1 or even.
 
     Example:
-        >>> check_lsh_length(64, 16)
-        >>> check_lsh_length(48, 16)
+        >>> check_lsh_length(48, 16)  # 3 chunks, 6 buckets by the paper's rule
+        >>> check_lsh_length(48, 16, "half")
         Traceback (most recent call last):
         ...
-        ValueError: max_seq_len=48 is not allowed with bucket_size=16 and attention='lsh': it must be bucket_size times 1 or an even number
+        ValueError: max_seq_len=48 is not allowed with bucket_size=16 and attention='lsh': with bucket_rule='half' it must be bucket_size times 1 or an even number
+        >>> check_lsh_length(50, 16)
+        Traceback (most recent call last):
+        ...
+        ValueError: max_seq_len=50 is not allowed with bucket_size=16 and attention='lsh': it must be a multiple of bucket_size
     """  # noqa: E501
+    check_choice("bucket_rule", bucket_rule, BUCKET_RULES)
+    what = f"max_seq_len={length} is not allowed with bucket_size={bucket_size} and attention='lsh'"
+    if length % bucket_size != 0:
+        raise ValueError(f"{what}: it must be a multiple of bucket_size")
     n_buckets = length // bucket_size
-    if length % bucket_size != 0 or (n_buckets != 1 and n_buckets % 2 != 0):
+    if bucket_rule == "half" and n_buckets != 1 and n_buckets % 2 != 0:
         raise ValueError(
-            f"max_seq_len={length} is not allowed with bucket_size={bucket_size} and "
-            "attention='lsh': it must be bucket_size times 1 or an even number"
+            f"{what}: with bucket_rule='half' it must be bucket_size times 1 or an even number"
         )
 
 

@@ -80,6 +80,7 @@ class LanguageModel(nn.Module):
         allow_duplicate_attention: bool,
         loss_chunks: int,
         axial_dims: Sequence[int] | None,
+        bucket_rule: str = "paper",
     ) -> None:
         """Record the settings and make the modules from checked arguments (the arguments
         mean what :class:`~reformer.models.reformer_lm.ReformerLM` documents).
@@ -96,6 +97,8 @@ class LanguageModel(nn.Module):
         self.attention = attention
         self.n_hashes = n_hashes
         self.bucket_size = bucket_size
+        self.bucket_rule = bucket_rule
+        self.self_mask = True  # full shared-QK attention masks i -> i (set_attention changes it)
         self.shared_qk = shared_qk or attention == "lsh"
         self.reversible = reversible
         self.causal = causal
@@ -132,6 +135,7 @@ class LanguageModel(nn.Module):
                 attend_across_buckets=self.attend_across_buckets,
                 allow_duplicate_attention=self.allow_duplicate_attention,
                 dropout=self.dropout_p,
+                bucket_rule=self.bucket_rule,
             )
         return FullSelfAttention(
             self.d_model,
@@ -139,6 +143,7 @@ class LanguageModel(nn.Module):
             causal=self.causal,
             shared_qk=self.shared_qk,
             dropout=self.dropout_p,
+            self_mask=self.self_mask,
         )
 
     def hidden_states(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -250,16 +255,34 @@ class LanguageModel(nn.Module):
         hidden = self.hidden_states(tokens, mask)
         return chunked_cross_entropy(hidden, self.head, targets, loss_mask, self.loss_chunks)
 
-    def set_attention(self, attention: str, n_hashes: int | None = None) -> LanguageModel:
+    def set_attention(
+        self,
+        attention: str,
+        n_hashes: int | None = None,
+        *,
+        bucket_size: int | None = None,
+        self_mask: bool | None = None,
+    ) -> LanguageModel:
         """Swap the attention of every layer in place, keeping the weights.
 
         Full shared-QK attention and LSH attention have the same parameters (``to_qk``,
         ``to_v``, ``to_out``), so a model trained with one can be evaluated with the other
         (the paper's Table 2). The new modules keep device, dtype and train/eval mode.
 
+        A model with separate Q and K (``shared_qk=False``) can be evaluated with LSH too:
+        the LSH layer hashes and attends with the **query** projection as shared
+        query/key (``to_qk = to_q``; ``to_k`` is unused), which is what loading such a
+        model's weights into a shared-QK LSH layer amounts to (a candidate explanation of
+        the fast.ai reproduction's 1-5% row). The full-attention modules are kept aside and
+        come back, ``to_k`` included, on the switch back to ``"full"``.
+
         Args:
             attention: ``"lsh"`` or ``"full"``.
             n_hashes: new number of LSH rounds (kept for a later switch when ``"full"``).
+            bucket_size: new LSH bucket (chunk) size, e.g. to evaluate with other bucket
+                counts than trained with (kept for a later switch, like ``n_hashes``).
+            self_mask: full shared-QK attention masks the score ``i -> i`` (``True``, the
+                paper) or not (an evaluation diagnostic); kept for a later switch.
 
         Returns:
             ``self``.
@@ -271,30 +294,58 @@ class LanguageModel(nn.Module):
             'FullSelfAttention'
             >>> model.set_attention("lsh", n_hashes=8).layers.blocks[0].f.fn.n_hashes
             8
+            >>> model.set_attention("full", self_mask=False).layers.blocks[0].f.fn.self_mask
+            False
         """
         check_choice("attention", attention, ATTENTIONS)
         if n_hashes is not None:
             check_positive(n_hashes=n_hashes)
+        if bucket_size is not None:
+            check_positive(bucket_size=bucket_size)
         if attention == "lsh":
-            if not self.shared_qk:
-                raise ValueError(
-                    "attention='lsh' is not allowed for a model built with shared_qk=False: "
-                    "LSH attention needs shared queries and keys"
-                )
-            check_lsh_length(self.max_seq_len, self.bucket_size)
+            check_lsh_length(self.max_seq_len, bucket_size or self.bucket_size, self.bucket_rule)
         if n_hashes is not None:
             self.n_hashes = n_hashes
-        for block in self.layers.blocks:
+        if bucket_size is not None:
+            self.bucket_size = bucket_size
+        if self_mask is not None:
+            self.self_mask = bool(self_mask)
+        for i, block in enumerate(self.layers.blocks):
             old = block.f.fn
-            if attention == self.attention:
-                if attention == "lsh":
-                    old.n_hashes = self.n_hashes
-                continue
-            new = self._make_attention(attention)
-            reference = next(old.parameters())
-            new.to(device=reference.device, dtype=reference.dtype)
-            new.load_state_dict(old.state_dict())
-            new.train(old.training)
-            block.f.fn = new
+            if attention != self.attention:
+                block.f.fn = self._swapped(i, old, attention)
+            new = block.f.fn
+            if attention == "lsh":  # plain attributes: changeable in place
+                new.n_hashes, new.bucket_size = self.n_hashes, self.bucket_size
+            else:
+                new.self_mask = self.self_mask
         self.attention = attention
         return self
+
+    def _swapped(self, i: int, old: nn.Module, attention: str) -> nn.Module:
+        """Block ``i``'s attention ``old`` as a module of kind ``attention``, same weights."""
+        state = old.state_dict()
+        kept: dict[int, nn.Module] = self.__dict__.setdefault("_separate_qk_full", {})
+        if attention == "lsh" and not self.shared_qk:
+            # Separate Q and K: the query projection becomes the shared query/key.
+            kept[i] = old
+            state = {
+                ("to_qk." + k[len("to_q.") :] if k.startswith("to_q.") else k): v
+                for k, v in state.items()
+                if not k.startswith("to_k.")
+            }
+            new = self._make_attention(attention)
+        elif attention == "full" and i in kept:
+            new = kept.pop(i)  # to_k comes back; to_q, to_v, to_out from the LSH layer
+            state = {
+                ("to_q." + k[len("to_qk.") :] if k.startswith("to_qk.") else k): v
+                for k, v in state.items()
+            }
+            state = {**new.state_dict(), **state}
+        else:
+            new = self._make_attention(attention)
+        reference = next(old.parameters())
+        new.to(device=reference.device, dtype=reference.dtype)
+        new.load_state_dict(state)
+        new.train(old.training)
+        return new

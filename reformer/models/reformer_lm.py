@@ -6,6 +6,7 @@ this module holds the constructor: the paper's defaults and the checks of its ar
 
 from __future__ import annotations
 
+from reformer.attention.buckets import BUCKET_RULES
 from reformer.models.checks import check_lsh_length, check_model_args
 from reformer.models.embeddings import POSITIONALS, check_positional
 from reformer.models.language_model import ATTENTIONS, LanguageModel
@@ -26,8 +27,8 @@ class ReformerLM(LanguageModel):
         attention: ``"lsh"`` (paper section 2) or ``"full"`` (scaled dot-product).
         n_hashes: LSH hashing rounds (may be changed later with
             :meth:`~reformer.models.language_model.LanguageModel.set_attention`).
-        bucket_size: LSH bucket/chunk size; ``max_seq_len`` must be a multiple of it, with
-            ``max_seq_len / bucket_size`` equal to 1 or even.
+        bucket_size: LSH bucket/chunk size; ``max_seq_len`` must be a multiple of it (with
+            ``bucket_rule="half"``, ``max_seq_len / bucket_size`` equal to 1 or even).
         shared_qk: shared query/key projection for full attention (always true for LSH).
         reversible: reversible residual layers (paper section 3) or ordinary residuals.
         ff_chunks: chunks of the feed-forward layer along the sequence.
@@ -42,10 +43,13 @@ class ReformerLM(LanguageModel):
         loss_chunks: chunks of the output projection + loss in
             :meth:`~reformer.models.language_model.LanguageModel.loss`.
         axial_dims: ``None`` (summed axial tables) or ``(d1, d2)`` with ``d1 + d2 = d_model``.
+        bucket_rule: LSH buckets per length: ``"paper"`` ``2 * length / bucket_size`` (paper
+            Section 2, the authors' code) or ``"half"`` ``length / bucket_size``
+            (reformer-pytorch); see :mod:`reformer.attention.buckets`.
 
     Shapes:
         - ``tokens``: ``(b, l)`` int64, ``l <= max_seq_len`` (for LSH: ``l`` a multiple of
-          ``bucket_size`` with ``l / bucket_size`` 1 or even)
+          ``bucket_size``)
         - ``mask``: ``(b, l)`` bool, True = real token (padding mask for the attention)
         - logits: ``(b, l, V)``
 
@@ -86,11 +90,16 @@ class ReformerLM(LanguageModel):
         allow_duplicate_attention: bool = False,
         loss_chunks: int = 1,
         axial_dims: tuple[int, int] | None = None,
+        bucket_rule: str = "paper",
     ) -> None:
         super().__init__()
         check_model_args(
             dropout=dropout,
-            choices={"attention": (attention, ATTENTIONS), "positional": (positional, POSITIONALS)},
+            choices={
+                "attention": (attention, ATTENTIONS),
+                "positional": (positional, POSITIONALS),
+                "bucket_rule": (bucket_rule, BUCKET_RULES),
+            },
             vocab_size=vocab_size,
             d_model=d_model,
             n_layers=n_layers,
@@ -108,7 +117,7 @@ class ReformerLM(LanguageModel):
                     "shared_qk=False is not allowed with attention='lsh': LSH attention "
                     "always shares queries and keys"
                 )
-            check_lsh_length(max_seq_len, bucket_size)
+            check_lsh_length(max_seq_len, bucket_size, bucket_rule)
         check_positional(positional, axial_shape, max_seq_len)
         self._build(
             vocab_size=vocab_size,
@@ -131,4 +140,5 @@ class ReformerLM(LanguageModel):
             allow_duplicate_attention=allow_duplicate_attention,
             loss_chunks=loss_chunks,
             axial_dims=axial_dims,
+            bucket_rule=bucket_rule,
         )

@@ -10,6 +10,7 @@ final norm and output projection are ``d_model`` wide.
 
 from __future__ import annotations
 
+from reformer.attention.buckets import BUCKET_RULES
 from reformer.models.checks import check_model_args
 from reformer.models.embeddings import POSITIONALS, check_positional
 from reformer.models.language_model import LanguageModel
@@ -43,6 +44,7 @@ class TransformerLM(LanguageModel):
         n_hashes: LSH rounds, used only after a switch to LSH attention.
         bucket_size: LSH bucket size, used only after a switch to LSH attention.
         axial_dims: ``None`` (summed axial tables) or ``(d1, d2)`` with ``d1 + d2 = d_model``.
+        bucket_rule: LSH buckets per length, used only after a switch to LSH attention.
 
     Shapes:
         - ``tokens``: ``(b, l)``; logits: ``(b, l, V)``
@@ -73,11 +75,15 @@ class TransformerLM(LanguageModel):
         n_hashes: int = 4,
         bucket_size: int = 64,
         axial_dims: tuple[int, int] | None = None,
+        bucket_rule: str = "paper",
     ) -> None:
         super().__init__()
         check_model_args(
             dropout=dropout,
-            choices={"positional": (positional, POSITIONALS)},
+            choices={
+                "positional": (positional, POSITIONALS),
+                "bucket_rule": (bucket_rule, BUCKET_RULES),
+            },
             vocab_size=vocab_size,
             d_model=d_model,
             n_layers=n_layers,
@@ -111,4 +117,5 @@ class TransformerLM(LanguageModel):
             allow_duplicate_attention=False,
             loss_chunks=loss_chunks,
             axial_dims=axial_dims,
+            bucket_rule=bucket_rule,
         )

@@ -12,12 +12,13 @@ network) or synced to a team project:
 Keys are flat strings (``"a.b"``; see :mod:`repro.tracking.run_data`).
 
 Runs that were resumed (evaluation reopens the training run with the same id, and offline
-that writes a second directory ``offline-run-<time>-<id>[-n]``) are read as one run: the
-directory named in ``run.json`` and every later directory of the same id are merged in
-start-time order. A later segment's first step ``s`` is where it takes over: earlier rows
-after ``s`` are dropped (a training loop restarted from a checkpoint logs them again), and
-the row at ``s`` itself is merged, the later values winning (evaluation logs next to the
-last training step).
+that writes a second directory ``offline-run-<time>-<id>[-n]``, in the evaluate stage's own
+folder ``runs/<exp>/wandb``: :mod:`repro.tracking.layout`) are read as one run: the
+directory named in ``run.json`` and every later directory of the same id, beside it or in
+the evaluate stage's folder, are merged in start-time order. A later segment's first step
+``s`` is where it takes over: earlier rows after ``s`` are dropped (a training loop
+restarted from a checkpoint logs them again), and the row at ``s`` itself is merged, the
+later values winning (evaluation logs next to the last training step).
 
 State: ``finished`` when the exit record has exit code 0, ``crashed`` when it has another
 code or when there is no exit record, ``running`` when there is no exit record and a live
@@ -34,8 +35,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from repro.tracking.layout import (
+    RunMissingError,
+    check_run_present,
+    evaluation_home,
+    find_run_segments,
+)
 from repro.tracking.record_file import RunFileError, RunFileWarning, _read_segment, iter_records
 from repro.tracking.run_data import Run, RunState, _assign, _is_internal, _remove, flatten
+from repro.tracking.run_ref import RUN_JSON_KEYS, RunRef
 
 __all__ = [
     "OfflineRunReader",
@@ -44,6 +52,7 @@ __all__ = [
     "RunFetchError",
     "RunFileError",
     "RunFileWarning",
+    "RunMissingError",
     "find_run_segments",
     "flatten",
     "iter_records",
@@ -75,53 +84,6 @@ def _merge_history(
     return kept + later
 
 
-_SEGMENT_DIR = re.compile(r"^(?:offline-)?run-(\d{8}_\d{6})-(.+?)(?:-(\d+))?$")
-
-
-def find_run_segments(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """The record files of one run: ``run_dir``'s and those of later resumptions of its id.
-
-    wandb writes a resumed offline run to a new directory ``offline-run-<time>-<id>`` (with
-    ``-1``, ``-2``... when the second is the same). Those that start at or after
-    ``run_dir`` belong to the same run; earlier ones are older runs that reused the id.
-
-    Args:
-        run_dir: a ``wandb/offline-run-<time>-<id>`` (or online ``run-...``) directory.
-
-    Returns:
-        The ``.wandb`` files in time order, ``run_dir``'s first.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> root = pathlib.Path(tempfile.mkdtemp())
-        >>> for d in ["offline-run-20260101_000000-ab", "offline-run-20260101_000000-ab-1",
-        ...           "offline-run-20250101_000000-ab", "offline-run-20260101_000000-cd"]:
-        ...     (root / d).mkdir(); _ = (root / d / f"run-{d.split('-')[3]}.wandb").touch()
-        >>> [p.parent.name for p in find_run_segments(root / "offline-run-20260101_000000-ab")]
-        ['offline-run-20260101_000000-ab', 'offline-run-20260101_000000-ab-1']
-    """
-    run_dir = Path(run_dir)
-    match = _SEGMENT_DIR.match(run_dir.name)
-    own = sorted(run_dir.glob("run-*.wandb"))
-    if not own:
-        raise RunFileError(run_dir, 0, "no run-<id>.wandb record file in this directory")
-    if match is None or not run_dir.parent.is_dir():
-        return own[:1]
-    stamp, run_id, n = match.group(1), match.group(2), int(match.group(3) or 0)
-    found: list[tuple[str, int, Path]] = []
-    for other in run_dir.parent.iterdir():
-        m = _SEGMENT_DIR.match(other.name)
-        if m is None or m.group(2) != run_id or not other.is_dir():
-            continue
-        key = (m.group(1), int(m.group(3) or 0))
-        record_file = other / f"run-{run_id}.wandb"
-        if key >= (stamp, n) and record_file.is_file():
-            found.append((*key, record_file))
-    if not any(p.parent == run_dir for *_, p in found):
-        return own[:1]
-    return [p for *_, p in sorted(found)]
-
-
 class OfflineRunReader:
     """Reads an offline (or locally written online) run from its `.wandb` record file(s).
 
@@ -129,6 +91,8 @@ class OfflineRunReader:
         path: the run directory ``wandb/offline-run-<time>-<id>`` or its ``.wandb`` file.
         follow_resumes: also read later directories of the same run id (see
             :func:`find_run_segments`); a path to a file reads only that file.
+        also: more ``wandb/`` folders to look for later directories of the same id in
+            (the evaluate stage's ``runs/<exp>/wandb``).
 
     Example:
         >>> import tempfile, pathlib
@@ -141,9 +105,16 @@ class OfflineRunReader:
         0 not a W&B record file (expected ':W&B' and 0xBEE1) at byte 0
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, follow_resumes: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        follow_resumes: bool = True,
+        also: Iterable[str | os.PathLike[str]] = (),
+    ) -> None:
         self.path = Path(path)
         self.follow_resumes = follow_resumes
+        self.also = [Path(p) for p in also]
 
     def files(self) -> list[Path]:
         """The record files that make up the run, in the order they are applied."""
@@ -152,7 +123,7 @@ class OfflineRunReader:
         if not self.path.is_dir():
             raise RunFileError(self.path, 0, "no such run directory or record file")
         if self.follow_resumes:
-            return find_run_segments(self.path)
+            return find_run_segments(self.path, self.also)
         return find_run_segments(self.path)[:1]
 
     def read(self) -> Run:
@@ -339,7 +310,9 @@ def read_run(
 
     ``run.json`` holds ``{"experiment", "mode", "run_dir", "entity", "project", "id",
     "group", "url"}``. ``mode: "offline"`` reads ``run_dir`` (relative to ``root``) with
-    :class:`OfflineRunReader`; ``mode: "online"`` asks the API for ``entity/project/id``.
+    :class:`OfflineRunReader`, merged with the evaluate stage's segments of the same id in
+    ``runs/<experiment>/wandb`` (:mod:`repro.tracking.layout`); ``mode: "online"`` asks the
+    API for ``entity/project/id``.
 
     Args:
         ref: a ``run.json`` path, its parsed dict, a ``wandb/offline-run-*`` directory or a
@@ -349,6 +322,11 @@ def read_run(
 
     Returns:
         The :class:`Run`.
+
+    Raises:
+        RunMissingError: ``run.json`` names an offline run that is not here (one line that
+            says to ``dvc pull`` or ``dvc repro -f train@<experiment>``), or none.
+        RunFileError: a record file is malformed; RunFetchError: the API failed.
 
     Example:
         >>> read_run({"mode": "pigeon", "id": "x"})
@@ -373,10 +351,16 @@ def read_run(
     mode = ref.get("mode", "offline")
     if mode == "offline":
         run_dir = ref.get("run_dir")
-        if not run_dir:
-            raise ValueError(f"{where}: run_dir={run_dir!r} must name the offline run directory")
         base = Path(root) if root is not None else Path.cwd()
-        return OfflineRunReader(base / run_dir).read()
+        experiment = ref.get("experiment")
+        if experiment:  # a run.json: its run may be in two folders, or not here at all
+            check_run_present(RunRef(**{k: ref.get(k) for k in RUN_JSON_KEYS}), base, where)
+            also = [evaluation_home(base, experiment) / "wandb"]
+        elif not run_dir:
+            raise ValueError(f"{where}: run_dir={run_dir!r} must name the offline run directory")
+        else:
+            also = []
+        return OfflineRunReader(base / run_dir, also=also).read()
     if mode == "online":
         for key in ("project", "id"):
             if not ref.get(key):

@@ -3,11 +3,17 @@
 Only rank 0 of a training job calls :func:`start_run`; evaluation calls :func:`resume_run`
 to add its numbers to the same run's summary.
 
+Where: each stage writes its part of the run inside its own DVC output (``home``), so the
+run travels with the model: training under ``models/<exp>/wandb/``, evaluation under
+``runs/<exp>/wandb/`` (:mod:`repro.tracking.layout`). Without ``home``, under
+``<root>/wandb/``.
+
 Mode: ``WANDB_MODE`` decides, offline by default (no account needed; the run is written to
-``<root>/wandb/offline-run-<time>-<id>/``). ``WANDB_MODE=online`` with an API key
+``<home>/wandb/offline-run-<time>-<id>/``). ``WANDB_MODE=online`` with an API key
 (``WANDB_API_KEY`` or a ``wandb login``) sends the run to ``tracking.entity/project``;
 online without a key falls back to offline with a warning. ``WANDB_MODE=disabled`` records
-nothing.
+nothing, so the pipeline's stages refuse it (:func:`require_recording`): the report reads
+every number from the runs. Evaluation adds to a run in the mode it was recorded in.
 
 Group: every run of one ``dvc repro`` shares a group: ``WANDB_RUN_GROUP`` when set, else
 the DVC experiment name (``DVC_EXP_NAME``, set by ``dvc exp run``), else ``repro-`` and a
@@ -24,59 +30,26 @@ The run's reference, ``run.json``, is :class:`~repro.tracking.run_ref.RunRef`.
 from __future__ import annotations
 
 import hashlib
-import netrc
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
+from repro.tracking.layout import first_segment, tidy_wandb_dir
+from repro.tracking.mode import RecordingDisabledError, require_recording, wandb_mode
 from repro.tracking.run_ref import RunRef
 
 __all__ = [
+    "RecordingDisabledError",
     "TrackedRun",
     "git_commit",
+    "require_recording",
     "resume_run",
     "run_group",
     "start_run",
     "wandb_mode",
 ]
-
-
-def _has_api_key() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].split("/")[0]
-    try:
-        return netrc.netrc().authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def wandb_mode() -> str:
-    """The mode runs use: ``"offline"`` (default), ``"online"`` or ``"disabled"``.
-
-    ``online`` needs ``WANDB_MODE=online`` and an API key; otherwise it warns and returns
-    ``offline``.
-
-    Example:
-        >>> wandb_mode() in ("offline", "online", "disabled")
-        True
-    """
-    mode = os.environ.get("WANDB_MODE", "offline").strip().lower() or "offline"
-    if mode in ("disabled", "dryrun-disabled"):
-        return "disabled"
-    if mode == "online":
-        if _has_api_key():
-            return "online"
-        warnings.warn(
-            "W&B: WANDB_MODE=online but no API key (WANDB_API_KEY or `wandb login`); "
-            "recording the run offline",
-            stacklevel=2,
-        )
-        return "offline"
-    return "offline"  # "offline", "dryrun" and anything else: never touch the network
 
 
 def git_commit(root: str | os.PathLike = ".") -> str | None:
@@ -140,6 +113,8 @@ class TrackedRun:
     Args:
         run: the ``wandb`` run, or None (not tracked: every call is a no-op).
         ref: the run's reference (``run.json``).
+        wandb_dir: the ``wandb/`` folder it writes to; :meth:`finish` tidies it
+            (:func:`~repro.tracking.layout.tidy_wandb_dir`) for DVC.
 
     Example:
         >>> r = TrackedRun(None, RunRef("e", "offline", None, None, "p", "i", "g", None))
@@ -148,9 +123,10 @@ class TrackedRun:
         False
     """
 
-    def __init__(self, run: Any, ref: RunRef) -> None:
+    def __init__(self, run: Any, ref: RunRef, wandb_dir: Path | None = None) -> None:
         self.run = run
         self.ref = ref
+        self.wandb_dir = wandb_dir
 
     @property
     def active(self) -> bool:
@@ -190,16 +166,21 @@ class TrackedRun:
         self._guard("alert", send)
 
     def finish(self, exit_code: int = 0) -> None:
-        """Close the run (flushes the offline record file)."""
+        """Close the run (flushes the offline record file) and tidy its folder for DVC."""
         self._guard("finish", lambda: self.run.finish(exit_code=exit_code))
         self.run = None
+        if self.wandb_dir is not None:
+            try:
+                tidy_wandb_dir(self.wandb_dir)
+            except OSError as err:
+                _warn(f"W&B: cannot tidy {self.wandb_dir} ({_one_line(err)})")
 
 
-def _init(mode: str, root: Path, init_timeout_s: int, **kwargs: Any) -> Any:
+def _init(mode: str, home: Path, init_timeout_s: int, **kwargs: Any) -> Any:
     import wandb
 
     settings = wandb.Settings(init_timeout=init_timeout_s, silent=True)
-    return wandb.init(mode=mode, dir=str(root), settings=settings, **kwargs)
+    return wandb.init(mode=mode, dir=str(home), settings=settings, **kwargs)
 
 
 def _reset_wandb() -> None:
@@ -214,7 +195,7 @@ def _reset_wandb() -> None:
 def _ref_from_run(run: Any, experiment: str, mode: str, root: Path, fallback: RunRef) -> RunRef:
     run_dir = None
     if mode == "offline":
-        # run.dir is <root>/wandb/offline-run-<time>-<id>/files
+        # run.dir is <home>/wandb/offline-run-<time>-<id>/files
         path = Path(run.dir).resolve().parent
         try:
             run_dir = path.relative_to(root.resolve()).as_posix()
@@ -230,15 +211,17 @@ def _ref_from_run(run: Any, experiment: str, mode: str, root: Path, fallback: Ru
 def _open(
     experiment: str,
     root: Path,
+    home: Path,
     project: str,
     entity: str | None,
     group: str,
     run_id: str,
     init_timeout_s: int,
     what: str,
+    mode: str | None = None,
     **kwargs: Any,
 ) -> TrackedRun:
-    mode = wandb_mode()
+    mode = mode or wandb_mode()
     ref = RunRef(
         experiment,
         "online" if mode == "online" else "offline",
@@ -258,15 +241,16 @@ def _open(
         return TrackedRun(None, ref)
     common = dict(project=project, entity=entity, group=group, id=run_id, resume="allow", **kwargs)
     tries = ["online", "offline"] if mode == "online" else ["offline"]
+    wandb_dir = home / "wandb"
     for attempt in tries:
         try:
-            run = _init(attempt, root, init_timeout_s, **common)
+            run = _init(attempt, home, init_timeout_s, **common)
         except Exception as err:  # noqa: BLE001 - network, permissions, anything
             nxt = "recording it offline" if attempt == "online" else "continuing without W&B"
-            _warn(f"W&B {what} ({attempt}, dir {root / 'wandb'}) failed ({_one_line(err)}); {nxt}")
+            _warn(f"W&B {what} ({attempt}, dir {wandb_dir}) failed ({_one_line(err)}); {nxt}")
             _reset_wandb()  # the failed run still holds its id in the W&B service
             continue
-        return TrackedRun(run, _ref_from_run(run, experiment, attempt, root, ref))
+        return TrackedRun(run, _ref_from_run(run, experiment, attempt, root, ref), wandb_dir)
     ref.mode = "offline"
     return TrackedRun(None, ref)
 
@@ -281,6 +265,7 @@ def start_run(
     run_id: str | None = None,
     tags: list[str] | None = None,
     init_timeout_s: int = 30,
+    home: str | os.PathLike | None = None,
 ) -> TrackedRun:
     """Start (or continue, when ``run_id`` is given) the W&B run of a training job.
 
@@ -288,11 +273,14 @@ def start_run(
         experiment: the experiment name (also the run name).
         config: the resolved parameters; the git commit and DVC experiment name are added.
         project, entity: where the run goes online.
-        root: the repository root: runs are written under ``root/wandb``.
+        root: the repository root: ``run.json``'s ``run_dir`` is relative to it.
         group: the run group (default: :func:`run_group`).
-        run_id: continue this run (a resumed training job); default: a new id.
+        run_id: continue this run (a resumed training job; ``run_dir`` then names its first
+            directory in ``home/wandb``); default: a new id.
         tags: W&B tags.
         init_timeout_s: how long ``wandb.init`` may wait for the server.
+        home: the run is written under ``home/wandb`` (the training stage passes
+            ``models/<exp>``, its DVC output); default ``root``.
 
     Returns:
         A :class:`TrackedRun`; its ``ref`` is what ``run.json`` holds.
@@ -307,6 +295,7 @@ def start_run(
     root = Path(root).resolve()
     commit = git_commit(root)
     group = group or run_group(root, commit)
+    continued = run_id is not None
     if run_id is None:
         import secrets
         import string
@@ -318,9 +307,10 @@ def start_run(
         "git_commit": commit,
         "dvc_experiment": os.environ.get("DVC_EXP_NAME"),
     }
-    return _open(
+    tracked = _open(
         experiment,
         root,
+        Path(home).resolve() if home is not None else root,
         project,
         entity,
         group,
@@ -332,25 +322,51 @@ def start_run(
         tags=list(tags or []),
         job_type="train",
     )
+    if continued and tracked.ref.run_dir:  # run.json names where the run's history starts
+        here = root / tracked.ref.run_dir
+        first = first_segment(here.parent, run_id) or here
+        tracked.ref.run_dir = Path(tracked.ref.run_dir).parent.joinpath(first.name).as_posix()
+    return tracked
 
 
-def resume_run(ref: RunRef, root: str | os.PathLike = ".", init_timeout_s: int = 30) -> TrackedRun:
+def resume_run(
+    ref: RunRef,
+    root: str | os.PathLike = ".",
+    init_timeout_s: int = 30,
+    home: str | os.PathLike | None = None,
+) -> TrackedRun:
     """Reopen the run ``ref`` names (offline: a new directory with the same id).
+
+    A run recorded offline is reopened offline whatever ``WANDB_MODE`` says now (its
+    numbers must land where the reader looks); an online one as :func:`wandb_mode` allows.
+
+    Args:
+        ref: the run (``run.json``).
+        root: the repository root.
+        init_timeout_s: how long ``wandb.init`` may wait for the server.
+        home: the new segment goes under ``home/wandb`` (the evaluate stage passes
+            ``runs/<exp>``, its own DVC output); default ``root``.
 
     Example:
         >>> os.environ["WANDB_MODE"] = "disabled"
-        >>> resume_run(RunRef("e", "offline", None, None, "p", "i", "g", None)).active
+        >>> resume_run(RunRef("e", "online", None, None, "p", "i", "g", None)).active
         False
         >>> del os.environ["WANDB_MODE"]
     """
+    root = Path(root).resolve()
+    mode = wandb_mode()
+    if ref.mode == "offline" and mode != "disabled":
+        mode = "offline"
     return _open(
         ref.experiment,
-        Path(root).resolve(),
+        root,
+        Path(home).resolve() if home is not None else root,
         ref.project,
         ref.entity,
         ref.group,
         ref.id,
         init_timeout_s,
         "resume",
+        mode=mode,
         name=ref.experiment,
     )

@@ -3,8 +3,10 @@
 ``run.json`` (:class:`RunRef`) is
 ``{"experiment", "mode", "run_dir", "entity", "project", "id", "group", "url"}`` with
 ``run_dir`` the offline run directory relative to the repository root (or null). It travels
-with the model as a DVC output, so the report reads exactly the runs that produced the
-models (:func:`repro.tracking.reader.read_run`).
+with the model as a DVC output, and so does the run directory it names
+(``models/<exp>/wandb/offline-run-<time>-<id>``, inside the same output; see
+:mod:`repro.tracking.layout`), so the report reads exactly the runs that produced the
+models (:func:`repro.tracking.reader.read_run`), on any clone after ``dvc pull``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ class RunRef:
     Attributes:
         experiment: the experiment name.
         mode: ``"offline"`` or ``"online"``.
-        run_dir: ``wandb/offline-run-<time>-<id>`` relative to the repository root, or None
-            (online, or nothing was recorded).
+        run_dir: the training's run directory relative to the repository root
+            (``models/<exp>/wandb/offline-run-<time>-<id>``), or None (online, or nothing
+            was recorded).
         entity, project: where the run lives online (entity may be None: the default).
         id: the W&B run id.
         group: the run group shared by one ``dvc repro``.

@@ -120,7 +120,7 @@ def evaluate_lm(
     ctx: DistContext | None = None,
     precision: str = "fp32",
 ) -> dict[str, float]:
-    """Masked loss, accuracy and bits per token of ``model`` on (a prefix of) ``dataset``.
+    """Masked loss, accuracy, bits per token and copy rate of ``model`` on ``dataset``.
 
     The first ``max_batches * batch_size`` items (all when ``None``) are split between the
     ranks of ``ctx`` (rank ``r`` takes items ``r, r + world, ...``) and the sums are reduced,
@@ -137,7 +137,11 @@ def evaluate_lm(
 
     Returns:
         ``{"loss": nats per counted position, "accuracy": fraction of counted positions
-        predicted right, "bpc": loss / ln 2, "count": counted positions}``.
+        predicted right, "bpc": loss / ln 2, "copy_rate": fraction of counted positions
+        whose prediction equals the current token, "count": counted positions}``. The copy
+        rate is a diagnostic: a model that attends to its own position copies the token it
+        reads (on the duplication task right with chance ``1 / (V - 1)``), one that attends
+        uniformly does not.
 
     Example:
         >>> tokens = torch.tensor([[1, 2, 1, 2], [3, 4, 3, 4]])
@@ -145,7 +149,7 @@ def evaluate_lm(
         >>> data = [{"tokens": t, "loss_mask": m} for t, m in zip(tokens, mask)]
         >>> m = evaluate_lm(nn.Embedding(5, 5), data, batch_size=2, device=torch.device("cpu"))
         >>> sorted(m), m["count"]
-        (['accuracy', 'bpc', 'count', 'loss'], 4.0)
+        (['accuracy', 'bpc', 'copy_rate', 'count', 'loss'], 4.0)
     """
     n = len(dataset)  # type: ignore[arg-type]
     if max_batches is not None:
@@ -154,7 +158,8 @@ def evaluate_lm(
     indices = list(range(rank, n, world))
     was_training = model.training
     model.eval()
-    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
+    # loss sum, correct, count, predictions equal to the current token
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
     try:
         for batch in _batches(dataset, indices, batch_size):
             tokens = batch["tokens"].to(device)
@@ -163,18 +168,21 @@ def evaluate_lm(
                 logits = model(tokens)
             picked = logits[mask].float()
             wanted = targets[mask]
+            predicted = picked.argmax(dim=-1)
             sums[0] += F.cross_entropy(picked, wanted, reduction="sum").double()
-            sums[1] += (picked.argmax(dim=-1) == wanted).sum()
+            sums[1] += (predicted == wanted).sum()
             sums[2] += mask.sum()
+            sums[3] += (predicted == tokens[mask]).sum()
     finally:
         model.train(was_training)
     if ctx is not None:
         all_reduce_sum(sums, ctx)
-    loss_sum, correct, count = sums.tolist()
+    loss_sum, correct, count, copies = sums.tolist()
     loss = loss_sum / count if count else math.nan
     return {
         "loss": loss,
         "accuracy": correct / count if count else math.nan,
         "bpc": loss / math.log(2),
+        "copy_rate": copies / count if count else math.nan,
         "count": count,
     }

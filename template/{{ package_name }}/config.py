@@ -2,9 +2,9 @@
 
 The kit owns ``train:``, ``distributed:`` and ``tracking:`` (:mod:`repro.config`); the
 paper says what its ``model:`` and ``evaluate:`` sections hold. Each is a pydantic dataclass
-built from :mod:`repro.config.fields` types, so a bad value gets the kit's one-line error
-(``params.yaml: model.d_model = 0: must be an integer >= 1``); every experiment may override
-any field.
+built from the kit's field types (:mod:`repro.config.fields`), so a bad value gets the kit's
+one-line error (``params.yaml: model.d_model = 0: must be an integer >= 1``); every
+experiment may override any field.
 
 Example:
     >>> ModelConfig(d_model=16).d_model, EvaluateConfig().max_batches is None
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from repro.config.fields import Float, Int, bounded
+from repro.config import Float, Int, bounded
 
 __all__ = ["EvaluateConfig", "ModelConfig", "check_experiment"]
 

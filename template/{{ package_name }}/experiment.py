@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from repro.config.fields import as_dict
+from repro.config import as_dict
 from repro.paper import BuiltModel, Evaluation
 from repro.training import evaluate_lm
 

@@ -16,43 +16,46 @@ Positions (``n = length``)::
 
 from __future__ import annotations
 
+import numbers
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ConfigDict
-from pydantic.dataclasses import dataclass
 from torch.utils.data import Dataset
 
-from repro.config.fields import Int, as_dict, bounded, validate_section
 from repro.data.manifest import publish, verify_manifest
 from repro.paper import Task
 
-__all__ = ["TASK", "ReversalDataset", "generate", "loss_mask", "prepare", "load_split"]
+__all__ = [
+    "PARAMS",
+    "TASK",
+    "ReversalDataset",
+    "generate",
+    "load_split",
+    "loss_mask",
+    "prepare",
+    "seq_len",
+    "validate",
+]
 
 NAME = "reversal"
 SPLITS = ("train", "valid", "test")
-Positive = Annotated[Int, bounded(minimum=1)]
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
-class ReversalParams:
-    """``tasks.reversal`` in ``params.yaml``: every key is required."""
-
-    length: Positive  # symbols in the word w
-    vocab_size: Annotated[Int, bounded(minimum=2)]  # 0 is the separator
-    n_train: Positive
-    n_valid: Positive
-    n_test: Positive
-    seed: Annotated[Int, bounded(minimum=0)]
+#: The task's parameters (``tasks.reversal`` in ``params.yaml``), each with its minimum.
+PARAMS = {"length": 1, "vocab_size": 2, "n_train": 1, "n_valid": 1, "n_test": 1, "seed": 0}
 
 
-def validate(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The task's parameters, checked; a one-line ``ValueError`` names a bad key.
+def validate(params: Mapping[str, Any]) -> dict[str, int]:
+    """The task's parameters as plain ints: ``length`` (symbols in the word), ``vocab_size``
+    (0 is the separator), ``n_train``, ``n_valid``, ``n_test`` and ``seed``, all required.
+
+    Raises:
+        ValueError: one line naming the key (the kit adds ``params.yaml: tasks.reversal:``).
 
     Example:
         >>> p = dict(length=4, vocab_size=6, n_train=8, n_valid=2, n_test=2, seed=0)
@@ -61,9 +64,20 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
         >>> validate({**p, "length": 0})
         Traceback (most recent call last):
         ...
-        repro.config.errors.ConfigError: params.yaml: tasks.reversal.length = 0: must be an integer >= 1
-    """  # noqa: E501
-    return as_dict(validate_section(ReversalParams, params, f"tasks.{NAME}"))
+        ValueError: length = 0: must be an integer >= 1
+    """
+    for key in params:
+        if key not in PARAMS:
+            raise ValueError(f"unknown key {key!r}; allowed: {', '.join(PARAMS)}")
+    out = {}
+    for key, minimum in PARAMS.items():
+        if key not in params:
+            raise ValueError(f"{key} is required; required: {', '.join(PARAMS)}")
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            raise ValueError(f"{key} = {value!r}: must be an integer >= {minimum}")
+        out[key] = int(value)
+    return out
 
 
 def generate(n: int, length: int, vocab_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -167,7 +181,8 @@ def load_split(data_dir: Path, split: str, seq_len: int | None = None) -> Revers
 
 
 def seq_len(params: Mapping[str, Any], requested: int | None) -> int:
-    """``2 * length + 1``; ``train.seq_len`` must be unset (null) or equal to it.
+    """``2 * length + 1``; ``train.seq_len`` must be unset (null) or equal to it (the kit
+    names the key in front of the ``ValueError``).
 
     Example:
         >>> seq_len({"length": 4}, None)
@@ -176,8 +191,7 @@ def seq_len(params: Mapping[str, Any], requested: int | None) -> int:
     length = 2 * int(params["length"]) + 1
     if requested is not None and requested != length:
         raise ValueError(
-            f"train.seq_len = {requested}: the {NAME} task's sequences have 2 * length + 1 = "
-            f"{length} tokens; leave it null"
+            f"the {NAME} task's sequences have 2 * length + 1 = {length} tokens; leave it null"
         )
     return length
 

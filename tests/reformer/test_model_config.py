@@ -127,11 +127,15 @@ def test_length_not_divisible_by_bucket_size():
     assert "sequence length 64 is not divisible" in message and "allowed:" in message
 
 
-def test_odd_number_of_buckets():
+def test_odd_number_of_buckets_only_with_the_half_rule():
     data = with_change("tasks.duplication.length", 48)
+    assert parse_params(data).experiment("dup-lsh4").model.bucket_rule == "paper"  # 6 buckets
+    data["model"]["bucket_rule"] = "half"
     message = error_of(data)  # 48 / 16 = 3 buckets
     assert "model.bucket_size = 16" in message and "odd number of buckets" in message
-    assert "48 / 16 = 3" in message
+    assert "48 / 16 = 3" in message and "'half'" in message and "\n" not in message
+    data["model"]["bucket_rule"] = "double"
+    assert "model.bucket_rule = 'double'" in error_of(data)
 
 
 def test_unknown_task_and_unknown_variant():
@@ -184,7 +188,10 @@ def test_translation_experiment_packs_pairs_and_builds_an_encoder_decoder():
     # n_layers is the depth of both stacks; positions cover one side (max_len)
     assert (kwargs["n_encoder_layers"], kwargs["n_decoder_layers"]) == (2, 2)
     assert (kwargs["max_seq_len"], kwargs["vocab_size"], kwargs["d_model"]) == (12, 64, 32)
-    assert eval_modes(exp, exp.evaluate) == [("beam", "full", None), ("greedy", "full", None)]
+    assert [tuple(m[:3]) for m in eval_modes(exp, exp.evaluate)] == [
+        ("beam", "full", None),
+        ("greedy", "full", None),
+    ]
     assert (exp.evaluate.beam_size, exp.evaluate.length_penalty) == (4, 0.6)  # the paper's
 
 

@@ -314,14 +314,31 @@ def test_set_attention_changes_n_hashes_in_place() -> None:
     assert model.layers.blocks[1].f.fn.n_hashes == 8
 
 
-def test_set_attention_to_lsh_needs_shared_qk() -> None:
+def test_set_attention_to_lsh_on_separate_qk_hashes_with_the_query_projection() -> None:
+    """A model with separate Q and K evaluated with LSH: the LSH layer's shared query/key is
+    the query projection (the key projection unused); back to full, ``to_k`` returns."""
+    torch.manual_seed(0)
     model = TransformerLM(V, d_model=8, n_heads=2, d_ff=16, max_seq_len=L, bucket_size=4)
-    with pytest.raises(ValueError, match="shared_qk") as info:
-        model.set_attention("lsh")
-    assert "\n" not in str(info.value)
-    TransformerLM(
-        V, d_model=8, n_heads=2, max_seq_len=L, bucket_size=4, shared_qk=True
-    ).set_attention("lsh")  # fine with shared QK
+    tokens = torch.randint(0, V, (2, L))
+    before = model(tokens)
+    full = model.layers.blocks[0].f.fn
+    to_q, to_k = full.to_q.weight.detach().clone(), full.to_k.weight.detach().clone()
+    lsh = model.set_attention("lsh", n_hashes=1).layers.blocks[0].f.fn
+    assert isinstance(lsh, LSHSelfAttention) and not hasattr(lsh, "to_k")
+    assert torch.equal(lsh.to_qk.weight, to_q)
+    # the same computation by hand: a shared-QK LSH layer loaded with to_qk = to_q
+    reference = LSHSelfAttention(8, 2, bucket_size=4, n_hashes=1, causal=True)
+    reference.load_state_dict(
+        {"to_qk.weight": to_q, "to_v.weight": full.to_v.weight, "to_out.weight": full.to_out.weight}
+    )
+    x = torch.randn(2, L, 8)
+    torch.manual_seed(1)
+    got = lsh(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(got, reference(x))
+    back = model.set_attention("full").layers.blocks[0].f.fn
+    assert back is full and torch.equal(back.to_k.weight, to_k)
+    torch.testing.assert_close(model(tokens), before)
 
 
 @pytest.mark.parametrize(("args", "name"), [(("sparse",), "attention"), (("lsh", 0), "n_hashes")])
@@ -345,7 +362,8 @@ def test_set_attention_bad_arguments(args: tuple, name: str) -> None:
         ({"attention": "sparse"}, "attention"),
         ({"positional": "rotary"}, "positional"),
         ({"max_seq_len": 18}, "max_seq_len"),  # not a multiple of bucket_size 4
-        ({"max_seq_len": 12}, "max_seq_len"),  # 3 buckets: neither 1 nor even
+        ({"max_seq_len": 12, "bucket_rule": "half"}, "max_seq_len"),  # 3 buckets: odd
+        ({"bucket_rule": "double"}, "bucket_rule"),
         ({"shared_qk": False}, "shared_qk"),
         ({"positional": "axial"}, "axial_shape"),
         ({"positional": "axial", "axial_shape": (2, 4)}, "axial_shape"),

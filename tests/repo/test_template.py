@@ -340,7 +340,7 @@ def test_toy_paper_plugs_into_the_kit(project, tmp_path, monkeypatch):
 
     task = paper.task("reversal")
     params = task.validate(dict(length=3, vocab_size=6, n_train=16, n_valid=4, n_test=8, seed=0))
-    with pytest.raises(ValueError, match=r"tasks\.reversal\.length = 0"):
+    with pytest.raises(ValueError, match=r"^length = 0: must be an integer >= 1$"):
         task.validate({**params, "length": 0})
     data = task.prepare(tmp_path / "reversal", params)
     assert sorted(p.name for p in data.iterdir()) == [

@@ -79,6 +79,27 @@ def test_shared_qk_self_mask_only_when_nothing_else():
     assert torch.allclose(attn(x)[0, 0], v0, atol=1e-12)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_shared_qk_self_mask_switch_against_softmax_attention(causal):
+    """self_mask=False: position i may attend to itself like any key (no -1e5 on the
+    diagonal); self_mask=True: the paper's -1e5. Both against the written-out softmax."""
+    torch.manual_seed(0)
+    attn = FullSelfAttention(16, 2, causal=causal, shared_qk=True, self_mask=False).double()
+    l = 9
+    x = torch.randn(2, l, 16, dtype=torch.float64)
+    q = heads(x @ attn.to_qk.weight.T, 2)
+    k = q / q.norm(dim=-1, keepdim=True)
+    v = heads(x @ attn.to_v.weight.T, 2)
+    allowed = torch.ones(l, l, dtype=torch.bool)
+    allowed = (allowed.tril() if causal else allowed)[None, None]
+    without = attend(q, k, v, allowed) @ attn.to_out.weight.T
+    assert (attn(x) - without).abs().max() < 1e-10
+    attn.self_mask = True  # a plain attribute
+    with_mask = attend(q, k, v, allowed, self_value=-1e5) @ attn.to_out.weight.T
+    assert (attn(x) - with_mask).abs().max() < 1e-10
+    assert (with_mask - without).abs().max() > 1e-3
+
+
 def test_cross_attention_matches_softmax_attention():
     torch.manual_seed(0)
     attn = FullCrossAttention(16, 4).double()

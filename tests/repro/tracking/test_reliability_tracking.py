@@ -1,10 +1,12 @@
 """W&B trouble never stops the pipeline: train and evaluate a tiny experiment end to end
 (``pipelines/train.py`` then ``pipelines/evaluate.py``, real processes) while W&B cannot write.
 
-- a read-only W&B directory: training and evaluation go on untracked, with one warning each
-  naming the directory;
+- a read-only W&B directory (``models/<exp>/wandb``): training goes on untracked, with one
+  warning naming the directory, and evaluation, with nothing to add its numbers to, writes
+  the metrics file with one warning saying how to record the run again;
 - online mode with a server address on loopback where nothing listens: the run is recorded
-  offline instead, with a warning.
+  offline instead, with a warning, and evaluation adds to it offline, without trying the
+  server again.
 
 Either way the metrics reach the DVC files, equal to each other (W&B never changes results),
 and the fake API key planted in the environment lands in no output.
@@ -27,6 +29,7 @@ from test_reliability_security import fake_wandb_key, find_secrets
 from test_tracking_run import run_contents
 
 from reformer.tasks import prepare_task
+from repro.tracking import read_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -128,7 +131,7 @@ def key() -> str:
 @pytest.fixture(scope="module")
 def read_only_run(tmp_path_factory, key):
     root = make_workspace(tmp_path_factory.mktemp("readonly"))
-    with read_only_dir(root / "wandb") as wandb_dir:
+    with read_only_dir(root / "models" / EXP / "wandb") as wandb_dir:
         train, evaluate = run_stages(root, {**base_env(key), "WANDB_MODE": "offline"})
         contents = list(wandb_dir.iterdir())
     return root, train, evaluate, contents
@@ -145,12 +148,16 @@ def unreachable_run(tmp_path_factory, key):
 
 def test_read_only_wandb_dir_training_goes_on_and_metrics_reach_dvc(read_only_run):
     root, train, evaluate, wandb_contents = read_only_run
-    wandb_dir = root / "wandb"
-    for result, what in ((train, "init"), (evaluate, "resume")):
-        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: W&B")]
-        assert len(warnings) == 1, result.stderr[-3000:]
-        assert f"W&B {what} (offline, dir {wandb_dir}) failed" in warnings[0]
-        assert "continuing without W&B" in warnings[0]
+    wandb_dir = root / "models" / EXP / "wandb"
+    warnings = [line for line in train.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, train.stderr[-3000:]
+    assert f"W&B init (offline, dir {wandb_dir}) failed" in warnings[0]
+    assert "continuing without W&B" in warnings[0]
+    warnings = [line for line in evaluate.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, evaluate.stderr[-3000:]
+    assert f"models/{EXP}/run.json: records no W&B run" in warnings[0]
+    assert f"`dvc repro -f train@{EXP}`" in warnings[0]
+    assert warnings[0].endswith("evaluating into metrics only")
     assert wandb_contents == []
     ref = json.loads((root / "models" / EXP / "run.json").read_text())
     assert ref["run_dir"] is None and ref["mode"] == "offline"
@@ -160,20 +167,22 @@ def test_read_only_wandb_dir_training_goes_on_and_metrics_reach_dvc(read_only_ru
 
 def test_unreachable_server_records_offline_and_metrics_reach_dvc(unreachable_run):
     root, train, evaluate, port = unreachable_run
-    for result, what in ((train, "init"), (evaluate, "resume")):
-        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: W&B")]
-        assert len(warnings) == 1, result.stderr[-3000:]
-        assert f"W&B {what} (online, dir {root / 'wandb'}) failed" in warnings[0]
-        assert "recording it offline" in warnings[0]
+    warnings = [line for line in train.stderr.splitlines() if line.startswith("warning: W&B")]
+    assert len(warnings) == 1, train.stderr[-3000:]
+    assert f"W&B init (online, dir {root / 'models' / EXP / 'wandb'}) failed" in warnings[0]
+    assert "recording it offline" in warnings[0]
+    # the run was recorded offline: evaluation adds to it there, without trying the server
+    assert "warning" not in evaluate.stderr, evaluate.stderr[-3000:]
     ref = json.loads((root / "models" / EXP / "run.json").read_text())
     assert ref["mode"] == "offline" and ref["url"] is None
     metrics = read_metrics(root)
     history = run_contents(root / ref["run_dir"])["history"]
     assert [row["_step"] for row in history if "train/loss" in row] == [5, 10]
-    summary = {}
-    for part in sorted((root / "wandb").glob(f"offline-run-*-{ref['id']}")):
-        summary.update(run_contents(part)["summary"])
+    (evaluated,) = (root / "runs" / EXP / "wandb").glob(f"offline-run-*-{ref['id']}")
+    summary = run_contents(evaluated)["summary"]
     assert {m: summary[f"eval/accuracy_{m}"] for m in MODES} == metrics["accuracy"]
+    record = read_run(root / "models" / EXP / "run.json", root=root)
+    assert {m: record.summary[f"eval/accuracy_{m}"] for m in MODES} == metrics["accuracy"]
 
 
 def test_wandb_failures_do_not_change_the_results(read_only_run, unreachable_run):

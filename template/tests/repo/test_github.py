@@ -1,0 +1,1 @@
+../../../tests/repo/test_github.py
