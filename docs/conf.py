@@ -1,4 +1,4 @@
-"""Sphinx configuration for the Reformer reproduction's documentation.
+"""Sphinx configuration for the reproduction's documentation.
 
 Build with ``make docs`` or::
 
@@ -8,25 +8,41 @@ The build is offline: no intersphinx inventories are fetched, and MathJax is onl
 by the reader's browser. ``-n`` (nitpicky) is on in the test suite, so every cross-reference
 must resolve; the few targets outside this project (torch, numpy, ...) are ignored below by
 pattern rather than by switching nitpicky mode off.
+
+The same file serves every project made from the template (``template/docs/conf.py`` links
+here): the paper package is the one ``params.yaml`` names (``paper:``), beside the kit,
+``repro``.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib
+import importlib.util
 import inspect
+import pkgutil
 import re
 import sys
+import typing
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
-import reformer  # noqa: E402
+from repro.config import load_params  # noqa: E402
+from repro.paper import load_paper  # noqa: E402
 
-project = "Reformer reproduction"
-author = "The Reformer reproduction contributors"
-copyright = "2026, the Reformer reproduction contributors"  # noqa: A001
-release = getattr(reformer, "__version__", "0.0.0")
+PAPER = load_paper(load_params(ROOT / "params.yaml").paper)
+package = importlib.import_module(PAPER.name)
+#: The packages documented here: the paper's, then the kit.
+PACKAGES = (PAPER.name, "repro")
+
+project = f"{PAPER.title.split(':')[0].strip()} reproduction"
+author = f"The {project} contributors"
+copyright = f"2026, the {project} contributors"  # noqa: A001
+release = getattr(package, "__version__", "0.0.0")
 version = release
 
 extensions = [
@@ -70,9 +86,11 @@ napoleon_google_docstring = True
 # parse every docstring a second time, re-reading text it has already rewritten.
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
-napoleon_use_ivar = True
+# An "Attributes:" section becomes one ``attribute`` entry per name (a dataclass's fields,
+# ``Paper.evaluate``), so other docstrings can link to a field with :attr:.
+napoleon_use_ivar = False
 # Attribute types come from the signature (dataclass fields), not from annotations re-read as
-# ":vartype:" fields, whose nested generics the field parser splits apart.
+# ":type:" fields, whose nested generics the field parser splits apart.
 napoleon_attr_annotations = False
 # The library's docstrings give tensor shapes under a "Shapes:" heading.
 napoleon_custom_sections = ["Shapes", "Shape"]
@@ -81,17 +99,19 @@ napoleon_custom_sections = ["Shapes", "Shape"]
 # There is no intersphinx (it would fetch inventories from the network), so references to
 # other projects' objects cannot resolve; they are ignored by package prefix. (Builtins such
 # as ``int`` and ``None`` are never reported.)
-# Python's standard library and the two array libraries the signatures use (torch, numpy)
-# are the only outside targets; anything else unresolved is a real broken reference.
+# Python's standard library, the two array libraries the signatures use (torch, numpy) and
+# pydantic (the params schema's validators and errors) are the only outside targets;
+# anything else unresolved is a real broken reference. A short name that a module imports
+# from one of them (``nn.Module``, ``Path``) is ignored the same way (see setup()).
 _STDLIB = "|".join(sorted(sys.stdlib_module_names))
 nitpick_ignore_regex = [
     (r"py:.*", rf"({_STDLIB})\..*"),
-    (r"py:.*", r"(torch|numpy)(\..*)?"),
+    (r"py:.*", r"(torch|numpy|pydantic|pydantic_core)(\..*)?"),
 ]
 
 # -- HTML -------------------------------------------------------------------------------------
 html_theme = "furo"
-html_title = "Reformer reproduction"
+html_title = project
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
@@ -99,6 +119,21 @@ html_theme_options = {
     "navigation_with_keys": True,
     "top_of_page_buttons": [],
 }
+
+
+@functools.cache
+def _modules() -> tuple[str, ...]:
+    """Every public module of the documented packages, packages before their modules."""
+    names = []
+    for name in PACKAGES:
+        pkg = importlib.import_module(name)
+        names.append(name)
+        names += [
+            info.name
+            for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{name}.")
+            if not any(part.startswith("_") for part in info.name.split("."))
+        ]
+    return tuple(names)
 
 
 # -- generated page: the package-level public API ---------------------------------------------
@@ -117,17 +152,9 @@ def _rst_to_myst(text: str) -> str:
 
 
 def _module_overview() -> str:
-    """Return a Markdown table of every module of the package with its one-line summary."""
-    import importlib
-    import pkgutil
-
-    names = ["reformer"] + [
-        info.name
-        for info in pkgutil.walk_packages(reformer.__path__, prefix="reformer.")
-        if not any(part.startswith("_") for part in info.name.split("."))
-    ]
+    """Return a Markdown table of every module of both packages with its one-line summary."""
     lines = ["| module | summary |", "| --- | --- |"]
-    for name in names:
+    for name in _modules():
         doc = inspect.getdoc(importlib.import_module(name)) or ""
         summary = _rst_to_myst(doc.strip().splitlines()[0]) if doc.strip() else ""
         depth = name.count(".")
@@ -138,12 +165,13 @@ def _module_overview() -> str:
 
 
 def _public_api_page() -> str:
-    """Return a Markdown table of ``reformer.__all__`` linking each name to its canonical page."""
-    names = list(getattr(reformer, "__all__", []))
+    """Return a Markdown table of the paper package's ``__all__``, each name linked to its page."""
+    name_ = PAPER.name
+    names = list(getattr(package, "__all__", []))
     lines = [
         "# Public API at a glance",
         "",
-        "Everything below is importable from the package itself (`from reformer import ...`).",
+        f"Everything below is importable from the package itself (`from {name_} import ...`).",
         "Each name links to the page of the module that defines it.",
         "",
     ]
@@ -152,18 +180,18 @@ def _public_api_page() -> str:
         return "\n".join(lines) + "\n"
     lines += ["| name | kind | defined in | summary |", "| --- | --- | --- | --- |"]
     for name in names:
-        obj = getattr(reformer, name)
+        obj = getattr(package, name)
         if inspect.ismodule(obj):
             kind, target, module = "module", obj.__name__, obj.__name__
             role = "py:mod"
         elif inspect.isclass(obj) or callable(obj):
-            module = getattr(obj, "__module__", "reformer")
+            module = getattr(obj, "__module__", name_)
             qual = getattr(obj, "__qualname__", name)
             target = f"{module}.{qual}"
             kind = "class" if inspect.isclass(obj) else "function"
             role = "py:class" if inspect.isclass(obj) else "py:func"
         else:
-            kind, target, module, role = "data", f"reformer.{name}", "reformer", "py:data"
+            kind, target, module, role = "data", f"{name_}.{name}", name_, "py:data"
         doc = inspect.getdoc(obj) or ""
         summary = doc.strip().splitlines()[0] if doc.strip() and kind != "data" else ""
         summary = _rst_to_myst(summary).replace("|", "\\|")
@@ -184,107 +212,245 @@ _write_if_changed(DOCS / "api" / "generated" / "public.md", _public_api_page())
 _write_if_changed(DOCS / "api" / "generated" / "modules.md.txt", _module_overview())
 
 
-# -- generated fragment: the Table 2 grid, the same text as the README's results section ------
+# -- generated fragment: the results grid, the same text as the README's results section -------
 def _results_table() -> str:
-    """Return the README's results section (paper, fast.ai and our Table 2 grid) as Markdown.
+    """Return the README's results section (the paper's tables and ours) as Markdown.
 
     :func:`repro.reporting.readme.render_results` builds it from ``metrics/*.json`` and
     ``report/claims.yaml``, exactly as the ``results`` stage writes it into README.md, so the
     guide, the README and the metrics cannot disagree.
     """
-    from repro.config import load_params
-    from repro.paper import load_paper
     from repro.reporting.readme import render_results
 
-    paper = load_paper(load_params(ROOT / "params.yaml").paper)
-    return render_results(ROOT, paper).strip() + "\n"
+    return render_results(ROOT, PAPER).strip() + "\n"
 
 
 _write_if_changed(DOCS / "guides" / "generated" / "results.md", _results_table())
 
 
-# -- module constants: documented where they are assigned --------------------------------------
-def _module_constants() -> dict[str, list[str]]:
-    """Map each module of the package to the public UPPER_CASE names assigned at its top level.
+# -- what each module defines and imports, read from its source --------------------------------
+class _Source(typing.NamedTuple):
+    """The top level of one module's source.
 
-    Read from the source with :mod:`ast`, so a constant imported from another module is listed
-    only where it is defined. The module template documents them, which lets docstrings refer
-    to them with ``:data:``.
+    Attributes:
+        assigned: the names assigned at the top level, with the statement's value and the
+            ``#:`` comment above it.
+        imports: each name an ``import`` binds (``TYPE_CHECKING`` blocks included) -> the
+            dotted name it stands for (``nn`` -> ``torch.nn``).
     """
-    import ast
 
-    found: dict[str, list[str]] = {}
-    package_dir = ROOT / "reformer"
-    for path in sorted(package_dir.rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        try:
-            tree = ast.parse(path.read_text())
-        except (OSError, SyntaxError):
-            continue
-        names = []
-        for node in tree.body:
-            targets = []
-            if isinstance(node, ast.Assign):
-                targets = node.targets
-            elif isinstance(node, ast.AnnAssign):
-                targets = [node.target]
-            # Unpack tuple assignments (``PAD_ID, BOS_ID = 0, 2``) into their names.
-            names_here = []
+    assigned: dict[str, tuple[ast.expr, str]]
+    imports: dict[str, str]
+
+
+@functools.cache
+def _source(module: str) -> _Source:
+    """Read ``module``'s source with :mod:`ast` (empty when it has none or does not parse)."""
+    try:
+        spec = importlib.util.find_spec(module)
+        text = Path(spec.origin).read_text()
+        tree = ast.parse(text)
+    except (AttributeError, ImportError, OSError, SyntaxError, TypeError, ValueError):
+        return _Source({}, {})
+    lines = text.splitlines()
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    assigned: dict[str, tuple[ast.expr, str]] = {}
+    imports: dict[str, str] = {}
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop(0)
+        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` imports name annotation types
+            statements[:0] = node.body + node.orelse
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    imports[alias.asname] = alias.name
+                else:
+                    head = alias.name.partition(".")[0]
+                    imports[head] = head
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            for alias in node.names:
+                imports[alias.asname or alias.name] = f"{base}.{alias.name}"
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            comment = []
+            for line in reversed(lines[: node.lineno - 1]):
+                if not line.startswith("#:"):
+                    break
+                comment.insert(0, line[2:].strip())
             for target in targets:
-                names_here += target.elts if isinstance(target, ast.Tuple) else [target]
-            for target in names_here:
-                if (
-                    isinstance(target, ast.Name)
-                    and target.id.isupper()
-                    and not target.id.startswith("_")
-                    and target.id not in names
-                ):
-                    names.append(target.id)
-        if names:
-            found[".".join(parts)] = names
-    return found
+                # Unpack tuple assignments (``PAD_ID, BOS_ID = 0, 2``) into their names.
+                for name in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if isinstance(name, ast.Name) and name.id not in assigned:
+                        assigned[name.id] = (node.value, "\n".join(comment))
+    return _Source(assigned, imports)
 
 
-autosummary_context = {"module_constants": _module_constants()}
+def _is_type_alias(value: object) -> bool:
+    """Whether ``value`` is a type alias: ``Annotated[int, ...]``, ``Mapping[str, Any]``."""
+    return typing.get_origin(value) is not None
 
 
-# -- short references in docstrings --------------------------------------------------------------
-def _resolve_unique_suffix(app, env, node, contnode):  # type: ignore[no-untyped-def]
-    """Resolve a Python reference by its last components when exactly one object matches.
+def _module_data() -> tuple[dict[str, list[str]], dict[str, list[dict[str, str]]]]:
+    """Each module's public constants (UPPER_CASE names) and type aliases, where assigned.
 
-    Docstrings often name an object the way the code does, ``:class:`DuplicationDataset``` in
-    a module that only imports it. The object is documented once, under the module that
-    defines it, so the plain lookup misses it. When one documented object (of a kind the role
-    allows) has that name, link to it; otherwise leave the reference unresolved so that the
-    nitpicky build reports it.
+    Read from the source, so a name imported from another module is listed only where it is
+    defined. The module template documents them, which lets docstrings refer to a constant
+    with ``:data:`` and lets signatures link the aliases they use (``steps: Positive``). An
+    alias is shown as written in the source (``Annotated[Int, bounded(minimum=1)]``): its
+    value at run time holds validator functions, whose repr is neither readable nor stable.
+    """
+    constants: dict[str, list[str]] = {}
+    aliases: dict[str, list[dict[str, str]]] = {}
+    for module_name in _modules():
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # noqa: BLE001  (autodoc reports the module's import error itself)
+            continue
+        for name, (node, comment) in _source(module_name).assigned.items():
+            if name.startswith("_") or not hasattr(module, name):
+                continue
+            value = getattr(module, name)
+            if isinstance(value, typing.TypeVar):
+                continue  # a signature's type variable, not an object of its own
+            if _is_type_alias(value):
+                entry = {"name": name, "value": ast.unparse(node), "doc": comment}
+                aliases.setdefault(module_name, []).append(entry)
+            elif name.isupper():
+                constants.setdefault(module_name, []).append(name)
+    return constants, aliases
+
+
+_CONSTANTS, _ALIASES = _module_data()
+autosummary_context = {"module_constants": _CONSTANTS, "module_aliases": _ALIASES}
+
+
+# -- cross-references: short names, re-exports, imported names ----------------------------------
+_NUMBER = re.compile(r"[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _find(domain, name: str, allowed: set[str], here: str):  # type: ignore[no-untyped-def]
+    """The one documented object called ``name`` or ending in ``.name``, or ``None``.
+
+    Several matches: the one in (or under) module ``here``, where the reference was written.
+    """
+    entry = domain.objects.get(name)
+    if entry is not None and not entry.aliased and (not allowed or entry.objtype in allowed):
+        return name, entry
+    matches = [
+        (full, entry)
+        for full, entry in domain.objects.items()
+        if full.endswith("." + name)
+        and (not allowed or entry.objtype in allowed)
+        and not entry.aliased
+    ]
+    if len(matches) > 1:
+        matches = [m for m in matches if here and m[0].startswith(here + ".")]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _defined_at(dotted: str) -> str | None:
+    """Where the object that ``dotted`` names (a re-export, ``pkg.Name``) is defined.
+
+    The project's own modules are imported for this; other dotted names are returned as they
+    are. ``None``: nothing by that name. ``""``: a type variable, which has no page.
+    """
+    if not dotted.startswith(tuple(f"{p}." for p in PACKAGES)) and dotted not in PACKAGES:
+        return dotted
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for part in parts[cut:]:
+                obj = getattr(obj, part)
+        except AttributeError:
+            return None
+        break
+    else:
+        return None
+    if inspect.ismodule(obj):
+        return obj.__name__
+    if isinstance(obj, typing.TypeVar):
+        return ""
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        qualname = getattr(obj, "__qualname__", "")
+        if "<locals>" not in qualname:
+            return f"{obj.__module__}.{qualname}"
+        return None
+    # A constant or alias: the module whose source assigns that very object under its name.
+    for module in _modules():
+        assigned = parts[-1] in _source(module).assigned
+        if assigned and getattr(sys.modules.get(module), parts[-1], None) is obj:
+            return f"{module}.{parts[-1]}"
+    return dotted
+
+
+def _ignored(name: str, role: str, config) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ``nitpick_ignore_regex`` ignores a ``role`` reference to ``name``."""
+    return any(
+        re.fullmatch(kind, f"py:{role}") and re.fullmatch(target, name)
+        for kind, target in config.nitpick_ignore_regex
+    )
+
+
+def _resolve_reference(app, env, node, contnode):  # type: ignore[no-untyped-def]
+    """Resolve a Python reference that names an object the way the code does.
+
+    The plain lookup wants the full name of the module that defines the object; docstrings
+    and signatures also write
+
+    - the last components, ``:class:`DuplicationDataset``` in a module that only imports it:
+      linked when exactly one documented object (of a kind the role allows) has that name,
+      preferring the module the reference was written in;
+    - a re-export, ``reformer.models.ReformerLM`` for ``reformer.models.reformer_lm...``;
+    - a name the module imports, ``nn.Module``, ``Path``: followed to what it stands for;
+      outside this project, it is ignored as its full name would be (``nitpick_ignore_regex``);
+    - in a signature, the type aliases (documented as data), the arguments of ``Annotated``
+      (``bounded(minimum=0.0)``: a function and a number) and type variables (plain text).
+
+    Anything else stays unresolved, and the nitpicky build reports it.
     """
     if node.get("refdomain") != "py":
         return None
     from sphinx.util.nodes import make_refnode
 
-    domain = env.get_domain("py")
     target = node["reftarget"].lstrip(".~")
-    allowed = set(domain.objtypes_for_role(node["reftype"]) or [])
-    matches = [
-        (name, entry)
-        for name, entry in domain.objects.items()
-        if (name == target or name.endswith("." + target))
-        and (not allowed or entry.objtype in allowed)
-        and not entry.aliased
-    ]
-    if len(matches) > 1:
-        # Prefer objects in (or under) the module the reference was written in.
-        here = node.get("py:module") or ""
-        local = [m for m in matches if here and m[0].startswith(here + ".")]
-        matches = local
-    if len(matches) != 1:
+    role = node["reftype"]
+    in_signature = "refexplicit" not in node  # a role always sets it; an annotation never
+    if _NUMBER.fullmatch(target):
+        return contnode
+    domain = env.get_domain("py")
+    allowed = set(domain.objtypes_for_role(role) or [])
+    if role == "class":
+        allowed |= {"data", "function"} if in_signature else {"data"}
+    here = node.get("py:module") or ""
+
+    found = _find(domain, target, allowed, here)
+    if found is None:
+        head, _, rest = target.partition(".")
+        imported = _source(here).imports.get(head) if here else None
+        candidates = [target] + ([imported + (f".{rest}" if rest else "")] if imported else [])
+        for candidate in candidates:
+            defined = _defined_at(candidate)
+            if defined == "" or defined and _ignored(defined, role, app.config):
+                return contnode
+            if defined and defined in domain.objects:
+                found = defined, domain.objects[defined]
+                break
+    if found is None:
         return None
-    name, entry = matches[0]
+    name, entry = found
     return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)
 
 
+# -- docstrings -------------------------------------------------------------------------------
 def _plain_attribute_docstring(app, what, name, obj, options, lines):  # type: ignore[no-untyped-def]
     """Before napoleon: keep the first line of a constant's or property's docstring as text.
 
@@ -381,12 +547,86 @@ def _factory_defaults(app, what, name, obj, options, signature, return_annotatio
     return None
 
 
+_TUPLE_FIELD = type(typing.NamedTuple("_Pair", [("a", int)]).a)
+
+
+def _skip_tuple_fields(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
+    """Leave out a named tuple's field accessors ("Alias for field number 0").
+
+    The class docstring's ``Attributes:`` section documents the fields; the accessors would
+    document them a second time (a duplicate object) with nothing to say.
+    """
+    doc = getattr(obj, "__doc__", None) or ""
+    if isinstance(obj, _TUPLE_FIELD) and re.fullmatch(r"Alias for field number \d+", doc):
+        return True
+    return None
+
+
+# -- generated API pages: drop the pages of objects that no longer exist -----------------------
+# autosummary writes a page per object but never deletes one, and api/generated/ is kept
+# between builds: the page of a function that moved would stay, in no toctree (a warning),
+# or fail to import (another).
+
+
+def _generated_pages(app):  # type: ignore[no-untyped-def]
+    """The pages in autosummary's folders, and the pages the current sources list there."""
+    from sphinx.ext.autosummary.generate import find_autosummary_in_files
+
+    srcdir = Path(app.srcdir)
+    todo = [
+        path
+        for path in srcdir.rglob("*")
+        if path.suffix in app.config.source_suffix
+        and not any(p.startswith(("_", ".")) for p in path.relative_to(srcdir).parts)
+        and "generated" not in path.relative_to(srcdir).parts
+    ]
+    listed: set[Path] = set()
+    folders: set[Path] = set()
+    while todo:  # the sources' lists, then the lists on the pages they list, ...
+        new = []
+        for entry in find_autosummary_in_files(todo):
+            if entry.path is not None:
+                folder = Path(entry.path).resolve()
+                folders.add(folder)
+                name = app.config.autosummary_filename_map.get(entry.name, entry.name)
+                page = folder / f"{name}.rst"
+                if page not in listed and page.is_file():
+                    new.append(page)
+                listed.add(page)
+        todo = new
+    return sorted(page for folder in folders for page in folder.glob("*.rst")), listed
+
+
+def _remove_unimportable_pages(app) -> None:  # type: ignore[no-untyped-def]
+    """Before autosummary: delete the pages whose object no longer imports (a moved module's
+    page would otherwise have its list of members imported again)."""
+    from sphinx.ext.autosummary import ImportExceptionGroup, import_by_name
+
+    for page in _generated_pages(app)[0]:
+        try:
+            import_by_name(page.stem)
+        except (ImportError, ImportExceptionGroup):
+            page.unlink()
+
+
+def _remove_unlisted_pages(app) -> None:  # type: ignore[no-untyped-def]
+    """After autosummary: delete the pages that no current page lists."""
+    pages, listed = _generated_pages(app)
+    for page in pages:
+        if page not in listed:
+            page.unlink()
+
+
 def setup(app):  # type: ignore[no-untyped-def]
-    app.connect("missing-reference", _resolve_unique_suffix)
+    app.connect("missing-reference", _resolve_reference)
     # napoleon processes docstrings at the default priority, 500; this must run before it.
     app.connect("autodoc-process-docstring", _plain_attribute_docstring, priority=400)
     app.connect("autodoc-process-docstring", _split_multi_name_fields, priority=400)
     app.connect("autodoc-process-signature", _factory_defaults)
+    app.connect("autodoc-skip-member", _skip_tuple_fields)
+    # autosummary writes its pages on builder-inited at priority 500.
+    app.connect("builder-inited", _remove_unimportable_pages, priority=400)
+    app.connect("builder-inited", _remove_unlisted_pages, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -11,14 +11,17 @@ configuration in a fresh process, writes ``metrics/benchmark.json`` after every 
 Usage::
 
     python pipelines/benchmark.py --params params.yaml            # the DVC stage
+    python pipelines/benchmark.py --mode full                     # make bench: ~20 min
     python pipelines/benchmark.py --quick --out /tmp/bench.json   # tiny shapes, < 1 min
     python pipelines/benchmark.py --summary metrics/benchmark.json  # README table
     python pipelines/benchmark.py --rejudge   # targets and views again, measuring nothing
 
 Settings come from the ``benchmark:`` block of the params file where it has one, over the
-paper's defaults (:mod:`reformer.benchmarks.defaults`); ``quick: true`` there (the smoke
-profile) or ``--quick`` replaces the shapes by the quick ones. Exit status: 0 done, 2 bad
-params or input.
+paper's defaults (:mod:`reformer.benchmarks.defaults`); ``mode: small`` there (the default
+profile: a sweep of minutes) or ``--mode`` picks a named set of settings (``--mode full``:
+the whole sweep, whatever the profile says); ``quick: true`` there (the smoke profile) or
+``--quick`` replaces the shapes by the quick ones. Exit status: 0 done, 2 bad params or
+input.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--params", default="params.yaml", help="params file with an optional `benchmark:` block"
     )
     parser.add_argument("--quick", action="store_true", help="tiny shapes, one sample (tests)")
+    parser.add_argument(
+        "--mode",
+        help="the sweep's settings by name over the params' block (full, small): "
+        "`--mode full` is the whole sweep whatever the profile says",
+    )
     parser.add_argument(
         "--no-peers",
         action="store_true",
@@ -80,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.summary:
             print(kit.summary_markdown(workloads, json.loads(Path(args.summary).read_text())))
             return 0
+        if args.mode is not None:
+            block = {**(block or {}), "mode": args.mode}
+            if args.mode == "full":  # the whole sweep: the profile's own overrides go too
+                block = {k: v for k, v in block.items() if k in ("mode", "peers", "threads")}
         config = kit.load_config(workloads, block, quick=args.quick)
         if args.no_peers:
             config = kit.merge(config, {"peers": False})

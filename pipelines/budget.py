@@ -27,7 +27,8 @@ import yaml  # noqa: E402
 
 from repro import budget  # noqa: E402
 from repro.config import default_paper  # noqa: E402
-from repro.paper import PaperError, load_paper  # noqa: E402
+from repro.io import atomic_write_json  # noqa: E402
+from repro.paper import load_paper  # noqa: E402
 
 PROG = "python pipelines/budget.py"
 
@@ -63,14 +64,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = budget.build_parser(PROG).parse_args(argv)
     try:
         paper = load_paper(paper_name(args.params))
-        if paper.cost_model is None:
-            raise PaperError(
-                f"paper {paper.name!r} has no cost_model: set PAPER.cost_model to a "
-                "repro.budget.CostModel in its paper.py"
-            )
     except (ValueError, OSError) as err:  # BudgetError, PaperError: one line each
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if paper.cost_model is None:  # optional plug-in: the report says it is not available
+        reason = f"paper {paper.name!r} has no cost model (PAPER.cost_model)"
+        if args.json:
+            atomic_write_json(args.json, {"available": False, "reason": reason})
+        print(
+            f"budget: {reason}; nothing to estimate" + (f", wrote {args.json}" if args.json else "")
+        )
+        return 0
     return budget.run(args, paper.cost_model)
 
 

@@ -6,8 +6,7 @@ Usage (from the repository root, as ``dvc.yaml`` runs it)::
 
 The paper named by ``params.yaml``'s ``paper:`` rebuilds ``models/<experiment>/model.pt``
 and measures it with the ``evaluate`` section's settings under the experiment's own
-overrides (for the Reformer: Table 2's masked accuracy with full attention and LSH-1/2/4/8,
-bits per character, or BLEU; see :mod:`reformer.experiment`). The kit
+overrides (its :attr:`repro.paper.Paper.evaluate` decides what is measured). The kit
 (:func:`repro.evaluation.evaluate_experiment`) writes ``metrics/<experiment>.json`` and
 the same numbers to the summary of the W&B run that trained the model, in a segment of
 its own under ``runs/<experiment>/wandb/`` (this stage's DVC output).

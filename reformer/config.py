@@ -65,7 +65,9 @@ class ModelConfig:
 
     ``bucket_rule``: LSH buckets per sequence, ``paper`` (``2 * length / bucket_size``, the
     paper's Section 2 and the authors' code) or ``half`` (``length / bucket_size``,
-    reformer-pytorch's); see :mod:`reformer.attention.buckets`.
+    reformer-pytorch's); see :mod:`reformer.attention.buckets`. ``unit_keys``: full
+    shared-QK attention normalises its keys (the paper) or, ``false``, uses the raw queries
+    as keys, as the fast.ai reproduction's full-attention path did.
 
     Example:
         >>> ModelConfig().attention, ModelConfig(attention="full").shared_qk
@@ -92,6 +94,7 @@ class ModelConfig:
     allow_duplicate_attention: Bool = False
     loss_chunks: Positive = 1
     bucket_rule: Literal["paper", "half"] = "paper"
+    unit_keys: Bool = True
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -108,9 +111,20 @@ class EvaluateConfig:
         bucket_sizes: also evaluate LSH with these bucket sizes (the model's ``bucket_rule``
             gives the number of buckets), at each of ``bucket_rounds`` rounds: modes
             ``lsh<r>-b<size>``.
-        bucket_rounds: rounds of the ``bucket_sizes`` evaluations.
+        bucket_rounds: rounds of the ``bucket_sizes`` and ``bucket_rules`` evaluations.
+        bucket_rules: also evaluate LSH at the trained bucket size with these bucket rules
+            (``paper``: ``2 l / m`` buckets, ``half``: ``l / m``) instead of the model's:
+            modes ``lsh<r>-<rule>``.
         no_self_mask: also evaluate shared-QK models with full attention without the
             self-mask (mode ``full-noself``).
+        raw_keys: also evaluate shared-QK models with full attention whose keys are the raw
+            queries, not normalised (mode ``full-rawkeys``): the fast.ai reproduction's
+            full-attention path.
+        qk_scales: also evaluate shared-QK models with full attention whose queries are
+            multiplied by each of these factors (the scores too: sharper attention, as much
+            longer training gives), with and without the self-mask (modes ``full-x<s>``,
+            ``full-noself-x<s>``): a counterfactual that shows how sharp attention must be
+            for the self-mask to matter.
         lsh_separate_qk: evaluate a model with separate Q and K with LSH too, hashing and
             attending with its query projection as the shared query/key (its key projection
             unused).
@@ -126,7 +140,10 @@ class EvaluateConfig:
     full: Bool = True
     bucket_sizes: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=list)
     bucket_rounds: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=lambda: [1, 2])
+    bucket_rules: list[Literal["paper", "half"]] = field(default_factory=list)
     no_self_mask: Bool = False
+    raw_keys: Bool = False
+    qk_scales: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=list)
     lsh_separate_qk: Bool = False
     batch_size: Positive = 64
     max_batches: Annotated[Int | None, bounded(minimum=1)] = None
@@ -157,6 +174,12 @@ def check_experiment(exp: ExperimentConfig, distributed: DistributedConfig) -> N
     m, n = exp.model, exp.seq_len
     if m.d_model % m.n_heads:
         raise _bad("model.n_heads", m.n_heads, f"must divide model.d_model = {m.d_model}")
+    if m.attention == "lsh" and not m.unit_keys:
+        raise _bad(
+            "model.unit_keys",
+            False,
+            "LSH attention normalises its keys; allowed: true (or attention: full)",
+        )
     if m.attention == "lsh" and not m.shared_qk:
         raise _bad(
             "model.shared_qk",
@@ -177,6 +200,10 @@ def check_experiment(exp: ExperimentConfig, distributed: DistributedConfig) -> N
     if exp.task not in TRANSLATION_TASKS and (m.shared_qk or evaluate.lsh_separate_qk):
         for size in evaluate.bucket_sizes:
             _check_buckets("evaluate.bucket_sizes", size, n, m.bucket_rule)
+        for rule in evaluate.bucket_rules:
+            _check_buckets(
+                f"model.bucket_size (evaluate.bucket_rules: {rule})", m.bucket_size, n, rule
+            )
     if m.positional == "axial" and (
         m.axial_shape is None or m.axial_shape[0] * m.axial_shape[1] < n
     ):
@@ -238,6 +265,10 @@ class EvalMode(NamedTuple):
         n_hashes: LSH rounds (``None`` for full attention).
         bucket_size: LSH bucket size (``None``: the one trained with).
         self_mask: full shared-QK attention masks ``i -> i`` (the paper) or not.
+        qk_scale: the queries (and so the scores) multiplied by this factor.
+        bucket_rule: LSH bucket rule (``None``: the one trained with).
+        unit_keys: full shared-QK attention with keys of unit length or the raw queries
+            (``None``: as trained).
     """
 
     label: str
@@ -245,6 +276,9 @@ class EvalMode(NamedTuple):
     n_hashes: int | None
     bucket_size: int | None = None
     self_mask: bool = True
+    qk_scale: int = 1
+    bucket_rule: str | None = None
+    unit_keys: bool | None = None
 
 
 def eval_modes(exp: ExperimentConfig, evaluate: EvaluateConfig) -> list[EvalMode]:
@@ -252,10 +286,13 @@ def eval_modes(exp: ExperimentConfig, evaluate: EvaluateConfig) -> list[EvalMode
 
     - ``full``: full attention (when ``evaluate.full``, and always for separate Q and K);
     - ``full-noself``: full shared-QK attention without the self-mask (``no_self_mask``);
+    - ``full-rawkeys``: full shared-QK attention with the raw queries as keys (``raw_keys``);
+    - ``full-x<s>``, ``full-noself-x<s>``: the same with the queries scaled by ``s``
+      (``qk_scales``; shared-QK models);
     - ``lsh<r>``: LSH with ``r`` rounds for each of ``n_hashes`` (shared-QK models, and
       separate-QK ones with ``lsh_separate_qk``: the query projection hashes and attends);
     - ``lsh<r>-b<size>``: LSH with another bucket size (``bucket_sizes`` x
-      ``bucket_rounds``);
+      ``bucket_rounds``); ``lsh<r>-<rule>``: with another bucket rule (``bucket_rules``);
     - translation: beam search and greedy decoding.
 
     Example:
@@ -264,8 +301,8 @@ def eval_modes(exp: ExperimentConfig, evaluate: EvaluateConfig) -> list[EvalMode
         ...                     no_self_mask=True)
         >>> [m.label for m in eval_modes(exp, ev)]
         ['full', 'full-noself', 'lsh1', 'lsh8', 'lsh1-b16']
-        >>> eval_modes(exp, ev)[-1]
-        EvalMode(label='lsh1-b16', attention='lsh', n_hashes=1, bucket_size=16, self_mask=True)
+        >>> eval_modes(exp, ev)[-1][:4]
+        ('lsh1-b16', 'lsh', 1, 16)
     """
     if exp.task in TRANSLATION_TASKS:  # decoding methods
         return [EvalMode("beam", "full", None), EvalMode("greedy", "full", None)]
@@ -275,11 +312,23 @@ def eval_modes(exp: ExperimentConfig, evaluate: EvaluateConfig) -> list[EvalMode
         modes.append(EvalMode("full", "full", None))
     if evaluate.no_self_mask and shared:
         modes.append(EvalMode("full-noself", "full", None, self_mask=False))
+    if evaluate.raw_keys and shared:
+        modes.append(EvalMode("full-rawkeys", "full", None, unit_keys=False))
+    for scale in evaluate.qk_scales if shared else []:
+        modes.append(EvalMode(f"full-x{scale}", "full", None, qk_scale=scale))
+        modes.append(
+            EvalMode(f"full-noself-x{scale}", "full", None, self_mask=False, qk_scale=scale)
+        )
     if shared or evaluate.lsh_separate_qk:
         modes += [EvalMode(f"lsh{r}", "lsh", r) for r in evaluate.n_hashes]
         modes += [
             EvalMode(f"lsh{r}-b{size}", "lsh", r, bucket_size=size)
             for size in evaluate.bucket_sizes
+            for r in evaluate.bucket_rounds
+        ]
+        modes += [
+            EvalMode(f"lsh{r}-{rule}", "lsh", r, bucket_rule=rule)
+            for rule in evaluate.bucket_rules
             for r in evaluate.bucket_rounds
         ]
     return modes

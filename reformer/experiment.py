@@ -17,7 +17,8 @@ The kit's stages (``pipelines/train.py``, ``pipelines/evaluate.py``) call these 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from repro.config import ExperimentConfig
 from repro.paper import BuiltModel, Evaluation
 from repro.training import evaluate_lm
 
-__all__ = ["DIGITS", "build_model", "evaluate", "load_model"]
+__all__ = ["DIGITS", "build_model", "evaluate", "load_model", "scaled_queries"]
 
 DIGITS = 6  # metrics are rounded once, so the file and the W&B summary hold the same numbers
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
@@ -88,9 +89,10 @@ def evaluate(
 
     Each mode of :func:`~reformer.config.eval_modes` swaps the model's attention
     (:meth:`~reformer.models.language_model.LanguageModel.set_attention`: rounds, bucket
-    size, self-mask) and draws the LSH rotations from ``evaluate.seed``. The duplication
-    task reports ``accuracy`` and ``copy_rate`` (the share of predictions equal to the
-    current token) per mode; the other language-model tasks bits per character.
+    size and rule, self-mask, key normalisation; :func:`scaled_queries`) and draws the LSH
+    rotations from ``evaluate.seed``; the model is left as trained. The duplication task reports
+    ``accuracy`` and ``copy_rate`` (the share of predictions equal to the current token)
+    per mode; the other language-model tasks bits per character.
 
     Raises:
         ValueError, DataIntegrityError: the test split is missing or corrupt (one line).
@@ -102,7 +104,13 @@ def evaluate(
     test_set = load_split(data_dir, "test", exp.seq_len)
     ev = exp.evaluate
     families = ("accuracy", "copy_rate") if exp.task in ACCURACY_TASKS else ("bpc",)
-    trained = (model.attention, model.n_hashes, model.bucket_size)
+    trained = (
+        model.attention,
+        model.n_hashes,
+        model.bucket_size,
+        model.bucket_rule,
+        model.unit_keys,
+    )
     start = time.perf_counter()
     results: dict[str, dict[str, float]] = {family: {} for family in families}
     for mode in eval_modes(exp, ev):
@@ -111,16 +119,31 @@ def evaluate(
             mode.n_hashes,
             bucket_size=mode.bucket_size or trained[2],
             self_mask=mode.self_mask,
+            bucket_rule=mode.bucket_rule or trained[3],
+            unit_keys=trained[4] if mode.unit_keys is None else mode.unit_keys,
         )
         torch.manual_seed(ev.seed)  # the same LSH rotations on every run
-        m = evaluate_lm(
-            model, test_set, ev.batch_size, device, ev.max_batches, precision=exp.train.precision
-        )
+        with scaled_queries(model, mode.qk_scale):
+            m = evaluate_lm(
+                model,
+                test_set,
+                ev.batch_size,
+                device,
+                ev.max_batches,
+                precision=exp.train.precision,
+            )
         for family in families:
             results[family][mode.label] = round(m[family], DIGITS)
         shown = "  ".join(f"{family} {results[family][mode.label]:.4f}" for family in families)
         print(f"evaluate {exp.name}: {mode.label:>11} {shown}", flush=True)
-    model.set_attention(trained[0], trained[1], bucket_size=trained[2], self_mask=True)
+    model.set_attention(
+        trained[0],
+        trained[1],
+        bucket_size=trained[2],
+        self_mask=True,
+        bucket_rule=trained[3],
+        unit_keys=trained[4],
+    )
     metric = families[0]
     shown = ", ".join(
         f"{label} {100 * v:.1f}%" if metric == "accuracy" else f"{label} {v:.3f}"
@@ -135,6 +158,40 @@ def evaluate(
         },
         line=f"{metric} {shown} ({time.perf_counter() - start:.1f} s)",
     )
+
+
+@contextmanager
+def scaled_queries(model: nn.Module, scale: float) -> Iterator[None]:
+    """Multiply the query projection of every attention layer by ``scale`` inside the block.
+
+    With shared QK the keys are the normalised queries, so every score ``q_i . k_j`` is
+    multiplied by ``scale``: attention ``scale`` times sharper, as longer training makes it
+    (the weights are restored on exit).
+
+    Example:
+        >>> from reformer.models import ReformerLM
+        >>> model = ReformerLM(10, d_model=8, n_heads=2, max_seq_len=8, attention="full")
+        >>> w = model.layers.blocks[0].f.fn.to_qk.weight.clone()
+        >>> with scaled_queries(model, 16):
+        ...     bool(torch.equal(model.layers.blocks[0].f.fn.to_qk.weight, 16 * w))
+        True
+        >>> bool(torch.equal(model.layers.blocks[0].f.fn.to_qk.weight, w))
+        True
+    """
+    if scale == 1:
+        yield
+        return
+    layers = [getattr(b.f.fn, "to_qk", None) or b.f.fn.to_q for b in model.layers.blocks]
+    saved = [layer.weight.detach().clone() for layer in layers]
+    try:
+        with torch.no_grad():
+            for layer in layers:
+                layer.weight.mul_(scale)
+        yield
+    finally:
+        with torch.no_grad():
+            for layer, weight in zip(layers, saved, strict=True):
+                layer.weight.copy_(weight)
 
 
 def _evaluate_translation(

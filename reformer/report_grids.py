@@ -31,7 +31,7 @@ reached ``threshold`` (a run *converged*) and the spread of the metric::
 
 Macros: ``\\<Macro><Group>Runs`` (runs found), ``...Listed``, ``...Converged``, ``...Min``,
 ``...Median``, ``...Max`` and the switch ``\\Case<Macro><Group>{all converged}{some did
-not}{not run}``; ``\\<Macro>Threshold``.
+not}{not every seed ran}``; ``\\<Macro>Threshold``.
 """
 
 from __future__ import annotations
@@ -220,7 +220,8 @@ def seeds_latex(s: Seeds, runs: Mapping[str, Run], macros: Macros) -> str:
         macros.add(f"{stem}Min", fmt(min(values) if some else None, s.digits))
         macros.add(f"{stem}Median", fmt(statistics.median(values) if some else None, s.digits))
         macros.add(f"{stem}Max", fmt(max(values) if some else None, s.digits))
-        chosen = 3 if not some else (1 if converged == len(values) else 2)
+        complete = len(values) == len(group["experiments"])  # every seed ran
+        chosen = 3 if not complete else (1 if converged == len(values) else 2)
         macros.add_switch(f"Case{stem}", 3, chosen)
         cells = [
             latex_escape(group["label"]),

@@ -1,10 +1,10 @@
 """The plug-in interface: what a paper package gives the kit.
 
 The kit (:mod:`repro`) runs a study without knowing which paper it reproduces. A paper
-package (``reformer/`` here, ``toy/`` in a freshly generated project) exposes one object,
+package (say ``my_paper/``) exposes one object,
 ``PAPER``, in its ``paper`` module; ``params.yaml`` names the package::
 
-    paper: reformer          # import reformer.paper, use reformer.paper.PAPER
+    paper: my_paper          # import my_paper.paper, use my_paper.paper.PAPER
 
 and every pipeline stage looks it up with :func:`load_paper`. A new paper fills in:
 

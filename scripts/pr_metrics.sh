@@ -15,8 +15,9 @@
 #                     params.yaml: the smoke params each side ran with)
 #   base-error.txt    empty, or why the base could not run (then base/ is empty)
 #   curves.png        both sides' training curves
-#   comment.md        the comment (python -m repro.reporting.pr_comment render; the workflow
-#                     renders it again with the link to curves.png once uploaded)
+#   comment.md        the comment (python -m repro.reporting.pr_comment render), linking
+#                     curves.png beside it; the workflow renders it again with the link to
+#                     the uploaded artifact instead
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -51,5 +52,5 @@ fi
 .venv/bin/python -m repro.reporting.pr_comment plot "$out/base" "$out/head" "$out/curves.png"
 .venv/bin/python -m repro.reporting.pr_comment render "$out/base" "$out/head" \
     --base-label "$base_ref" --head-label "${HEAD_LABEL:-this branch}" \
-    --base-error "$out/base-error.txt" --out "$out/comment.md"
+    --base-error "$out/base-error.txt" --plot-url curves.png --out "$out/comment.md"
 echo "pr_metrics: wrote $out/comment.md and $out/curves.png"

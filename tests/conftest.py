@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Tests mirror the packages (tests/repro, tests/reformer, tests/repo) and share a few helpers
+# Tests mirror the packages (tests/repro, tests/<paper>, tests/repo) and share a few helpers
 # across folders (a local HTTP server, the pipeline's environment, a fresh project copy):
 # every test folder is importable by module name, whatever subset pytest collects.
 for _folder in sorted({p.parent for p in Path(__file__).parent.rglob("test_*.py")}):

@@ -43,6 +43,10 @@ class FullSelfAttention(nn.Module):
             paper). ``False`` lets a position attend to itself like any other key: an
             evaluation-time diagnostic (a shared-QK query matches its own key best, so sharp
             attention then copies the current token). A plain attribute.
+        unit_keys: with ``shared_qk``, the keys are the queries normalised to unit length (the
+            paper, and what LSH attention always does). ``False`` uses the raw queries as keys,
+            as the fast.ai reproduction's switchable full-attention path did (its LSH path
+            normalised them). A plain attribute.
         dropout: dropout probability on the attention weights (training only).
         bias: whether the projections have a bias.
 
@@ -64,6 +68,7 @@ class FullSelfAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = False,
         self_mask: bool = True,
+        unit_keys: bool = True,
     ) -> None:
         super().__init__()
         self.d_head = check_heads(d_model, n_heads)
@@ -74,6 +79,7 @@ class FullSelfAttention(nn.Module):
         self.causal = causal
         self.shared_qk = shared_qk
         self.self_mask = self_mask
+        self.unit_keys = unit_keys
         self.dropout = dropout
         if shared_qk:
             self.to_qk = nn.Linear(d_model, d_model, bias=bias)
@@ -101,7 +107,7 @@ class FullSelfAttention(nn.Module):
         check_padding_mask(mask, b, l)
         if self.shared_qk:
             q = self._heads(self.to_qk(x))  # (b, h, l, d)
-            k = F.normalize(q, dim=-1)  # k_j = q_j / ||q_j||
+            k = F.normalize(q, dim=-1) if self.unit_keys else q  # k_j = q_j / ||q_j||
         else:
             q, k = self._heads(self.to_q(x)), self._heads(self.to_k(x))
         v = self._heads(self.to_v(x))
@@ -136,7 +142,8 @@ class FullSelfAttention(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, "
-            f"shared_qk={self.shared_qk}, self_mask={self.self_mask}, dropout={self.dropout}"
+            f"shared_qk={self.shared_qk}, self_mask={self.self_mask}, "
+            f"unit_keys={self.unit_keys}, dropout={self.dropout}"
         )
 
 

@@ -3,9 +3,12 @@
 :data:`DEFAULTS` are the settings of the ``benchmark`` stage (``pipelines/benchmark.py``,
 ``make bench``); a profile's ``benchmark:`` block in ``params.yaml`` overrides any of them
 (and an unknown key is an error), and ``quick: true`` there (the smoke profile) or
-``--quick`` replaces the shapes by :data:`QUICK`. The full sweep took 55 minutes on 2 cores;
-the quick one runs tiny shapes in under a minute. :data:`GPU_DEFAULTS` and :data:`GPU_QUICK`
-are those of ``pipelines/benchmark_gpu.py`` (``make bench-gpu``).
+``--quick`` replaces the shapes by :data:`QUICK`; ``mode: small`` (the default profile) takes
+:data:`SMALL` over the defaults: fewer lengths and depths, one process per configuration, a
+one-step longest try, for a main job of minutes. The full sweep (``make bench``) takes about
+20 minutes on 2 cores, the small one about 4, the quick one under a minute.
+:data:`GPU_DEFAULTS` and :data:`GPU_QUICK` are those of ``pipelines/benchmark_gpu.py``
+(``make bench-gpu``).
 
 The sections (:mod:`reformer.benchmarks.sections`): ``attention`` is one layer forward and
 backward at a fixed token count (the paper's Figure 5), ``depth`` training-step memory
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULTS", "GPU_DEFAULTS", "GPU_QUICK", "PEER_NAMES", "QUICK"]
+__all__ = ["DEFAULTS", "GPU_DEFAULTS", "GPU_QUICK", "PEER_NAMES", "QUICK", "SMALL"]
 
 # The public implementations measured beside ours (reformer/benchmarks/peers.py builds them).
 PEER_NAMES = ("reformer_pytorch", "hf_transformers")
@@ -27,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "threads": 2,  # torch intra-op threads per configuration (the machine's cores)
     "seed": 0,
     "quick": False,  # tiny shapes (QUICK), one sample each: the smoke profile and the tests
+    "mode": "full",  # or "small" (SMALL over these: the default profile's few-minute sweep)
     "peers": True,  # also measure reformer-pytorch and HF transformers where installed
     "sections": ["attention", "depth", "lm", "longest"],
     "memory_guard_gb": 12.0,  # a configuration may grow by at most this (protects the machine)
@@ -40,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
         "min_repeats": 1,  # taken whatever the budget
         "max_repeats": 9,  # most samples, contended ones included
         "budget_s": 8.0,  # timed samples stop once this is spent (after min_repeats)
+        # ... or once stop_after uncontended samples lie within stop_spread of each other
+        # ((max - min) / median): more would not move the median by more than that.
+        "stop_spread": 0.08,
+        "stop_after": 3,
         "long_step_s": 1.5,  # a warm-up step longer than this is kept as the first sample
         # Before each sample, wait up to quiet_wait_s for other processes to leave the CPU
         # idle; all waits of the stage together stop at quiet_budget_s.
@@ -53,11 +61,25 @@ DEFAULTS: dict[str, Any] = {
         "n_heads": 4,
         "bucket_size": 64,
         "n_hashes": [1, 2, 4, 8],
+        # More buckets than this (the paper's rule: 2 length / bucket_size, so from 16384
+        # tokens on): ours and HF's hash into two factors, as trax can; one rotation would
+        # cost more than the window's scores (reformer-pytorch cannot factorise).
+        "factorise_above": 256,
         # A step measured or predicted over cap_s is not run at longer lengths (SDPA always
         # runs up to targets.sdpa_speedup_length, which a target needs).
-        # 45 s lets the peers run wherever ours does (up to ~42 s: 65536 with 8 rounds), so
-        # the speed target is measured in every cell rather than bounded.
         "cap_s": 45.0,
+        # The peers' cap: a peer predicted (from the previous length, linear in tokens, which
+        # their growing hash and sort costs only exceed) to take longer is not run; its cell
+        # is decided by the bound max(peer_cap_s, predicted) / ours.
+        "peer_cap_s": 12.0,
+        # A peer's repeats stop once every sample is slower than decide_margin x the
+        # required speedup x our time: the cell's verdict cannot change.
+        "decide_margin": 1.25,
+        # The roofline: a peak_size x peak_size float32 torch.mm with the sweep's threads,
+        # at the start and the end of the section; each missed attention target gets one
+        # profiled step of its deciding cell (its profile_ops top operators).
+        "peak_size": 2048,
+        "profile_ops": 6,
         # A configuration whose step takes under pool_below_s is measured in this many
         # processes and their samples pooled: on a shared machine one process can run 20%
         # fast or slow as a whole, which would decide a short step's median alone. Three
@@ -96,7 +118,10 @@ DEFAULTS: dict[str, Any] = {
         "long_step_s": 1.5,
     },
     "longest": {  # the longest 6-layer LSH-1 training step within the memory budget
-        "start": 16384,
+        # The search starts at the target (targets.longest_tokens rounded up to a power of
+        # two): a doubling from 16384 spent 10 of its 21 minutes below it. The next try
+        # (2,097,152) is predicted over cap_s and not started.
+        "start": 1048576,
         "max_length": 2097152,
         "memory_limit_gb": 16.0,  # decimal GB: 16e9 bytes of process RSS, libraries included
         # A try that takes longer is stopped (it counts as not fitting), and one predicted
@@ -114,17 +139,22 @@ DEFAULTS: dict[str, Any] = {
         "chunk_tokens": 16384,  # positions per feed-forward / loss chunk
         # More buckets than this: two factors (reformer/benchmarks/longest.py), so hashing stays
         # linear in the length.
-        "factorise_above": 1024,
+        "factorise_above": 256,
         "head_chunks": 4,  # heads in groups, forward and backward: one group's buffers at a time
     },
     "targets": {
-        "peer_speedup": 1.5,  # our LSH vs the faster peer, fwd+bwd, every length >= ...
+        # Every LSH round count at lengths >= roofline_min_length reaches this fraction of
+        # the matmul FLOP/s measured in the same run.
+        "roofline_fraction": 0.4,
+        "roofline_min_length": 4096,
+        "peer_speedup": 2.5,  # our LSH vs the faster peer, fwd+bwd, every length >= ...
         "peer_min_length": 2048,
+        "flat_cost_ratio": 1.25,  # LSH-1 time per token, longest length / shortest
         "memory_slack_mb": 1.0,  # "no higher" allows this much page-level noise
         "sdpa_from_length": 4096,  # LSH-1 faster than SDPA from this length on
         "sdpa_speedup_length": 16384,
         "sdpa_speedup": 3.0,
-        "depth_ratio": 1.2,  # reversible: memory at the most layers / at the fewest
+        "depth_ratio": 1.1,  # reversible: activation memory at the most layers / the fewest
         "tokens_speedup": 1.5,  # training tokens/s vs the faster peer at ...
         "tokens_length": 16384,
         "longest_tokens": 1000000,
@@ -148,7 +178,9 @@ QUICK: dict[str, Any] = {
         "bucket_size": 16,
         "n_hashes": [1, 2],
         "cap_s": 10.0,
+        "peer_cap_s": 10.0,
         "processes": 2,
+        "peak_size": 256,
     },
     "depth": {
         "layers": [1, 2],
@@ -187,11 +219,23 @@ QUICK: dict[str, Any] = {
     },
     "targets": {
         "peer_min_length": 128,
+        "roofline_min_length": 128,
         "sdpa_from_length": 128,
         "sdpa_speedup_length": 256,
         "tokens_length": 256,
         "longest_tokens": 1024,
     },
+}
+
+# mode: small (the default profile): the full sweep's shapes at three lengths and two depths,
+# one process per configuration, one short longest try; about 4 minutes on 2 cores.
+SMALL: dict[str, Any] = {
+    "timing": {"repeats": 5, "max_repeats": 7, "budget_s": 4.0, "quiet_budget_s": 30.0},
+    "attention": {"lengths": [1024, 4096, 16384], "processes": 1},
+    "depth": {"layers": [2, 12], "memory_repeats": 1},
+    "lm": {"lengths": [4096], "tokens_per_step": 8192},
+    "longest": {"start": 65536, "max_length": 65536},
+    "targets": {"tokens_length": 4096, "longest_tokens": 65536},
 }
 
 # The GPU benchmark (pipelines/benchmark_gpu.py): bf16 on one CUDA card.
@@ -234,7 +278,11 @@ GPU_DEFAULTS: dict[str, Any] = {
 # --quick: the CPU sweep's tiny attention and longest shapes.
 GPU_QUICK: dict[str, Any] = {
     "repeats": 2,
-    "attention": {k: v for k, v in QUICK["attention"].items() if k != "processes"},
+    "attention": {
+        k: v
+        for k, v in QUICK["attention"].items()
+        if k not in ("processes", "peer_cap_s", "peak_size")
+    },
     "longest": QUICK["longest"],
     "utilisation": {
         "length": 256,

@@ -28,8 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from reformer import LSHSelfAttention
-from reformer.benchmarks.peers import axial_shape
-from reformer.benchmarks.speed import reversible_lsh_lm
+from reformer.benchmarks.speed import bucket_factors, reversible_lsh_lm
 from repro.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
 
 # Below this growth exponent the peak is mostly fixed cost and not worth extrapolating.
@@ -100,18 +99,19 @@ def longest_model(
     Args:
         length: sequence length (a power of two, a multiple of ``2 * bucket_size``).
         chunk_tokens: positions per feed-forward and loss chunk.
-        factorise_above: with more buckets than this (``length // bucket_size``), hash into
-            two factors (:func:`bucket_factors`) instead of one rotation of
+        factorise_above: with more buckets than this (the layer's rule, ``2 length /
+            bucket_size``), hash into two factors
+            (:func:`~reformer.benchmarks.speed.bucket_factors`) instead of one rotation of
             ``n_buckets / 2`` columns, whose cost grows with the square of the length;
             ``None``: never.
         head_chunks: attention heads computed in this many groups, forward and backward
             (:class:`reformer.LSHSelfAttention`), so one group's buffers exist at a time.
-        Other arguments: model shape.
+        vocab_size, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes: model shape.
 
     Example:
         >>> model = longest_model(4096, d_model=32, n_layers=1, n_heads=2, d_ff=64)
         >>> model_buckets(model, 4096)
-        (64,)
+        (128,)
     """
     model = reversible_lsh_lm(
         vocab_size,
@@ -124,26 +124,13 @@ def longest_model(
         n_hashes,
         chunks=max(1, length // chunk_tokens),
     )
-    n_buckets = length // bucket_size
     for layer in model.modules():
         if isinstance(layer, LSHSelfAttention):
             layer.head_chunks = head_chunks
+            n_buckets = layer.buckets_for_length(length)
             if factorise_above is not None and n_buckets > factorise_above:
                 layer.n_buckets = bucket_factors(n_buckets)
     return model
-
-
-def bucket_factors(n_buckets: int) -> tuple[int, int]:
-    """Two even factors of a power-of-two ``n_buckets``, as close to each other as possible.
-
-    Example:
-        >>> bucket_factors(16384), bucket_factors(2048)
-        ((128, 128), (32, 64))
-    """
-    if n_buckets < 4 or n_buckets & (n_buckets - 1):
-        raise ValueError(f"n_buckets={n_buckets} must be a power of two >= 4 to factorise")
-    first, _ = axial_shape(n_buckets)
-    return first, n_buckets // first
 
 
 def model_buckets(model: torch.nn.Module, length: int) -> tuple[int, ...]:

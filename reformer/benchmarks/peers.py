@@ -10,8 +10,15 @@
   projection) and ``ReformerModelWithLMHead``, randomly initialised from a
   ``ReformerConfig``; nothing is downloaded. Set like for like: a causal decoder
   (``is_decoder=True``), chunk length = bucket size, one chunk before and none after,
-  ``num_buckets = length // bucket_size``, LSH layers only, axial positions whose shape
-  multiplies to the length.
+  the same number of buckets as ours (``num_buckets``, factorised where ours is), LSH
+  layers only, axial positions whose shape multiplies to the length.
+
+The number of buckets follows the length by the paper's rule (``2 l / m``,
+:func:`reformer.attention.n_buckets_for`) for every implementation. reformer-pytorch ties its
+bucket count to its chunk length (``l / bucket_size``); :func:`attention` makes it hash into
+the same number of buckets as ours while keeping chunks of ``bucket_size`` (its rotations get
+the columns of the larger count, and nothing else changes). It cannot factorise the buckets:
+where ours and HF's do, it computes the full rotation.
 
 Neither package is a dependency of the library: both come with the ``bench`` extra, and
 :func:`availability` says why a peer cannot be used.
@@ -20,11 +27,14 @@ Neither package is a dependency of the library: both come with the ``bench`` ext
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
+
+from reformer.attention import n_buckets_for
 
 # Peer name -> the module whose import makes it available.
 PEERS = {
@@ -61,14 +71,18 @@ def hf_config(
     n_layers: int = 1,
     d_ff: int = 512,
     vocab_size: int = 256,
+    n_buckets: int | tuple[int, ...] | None = None,
 ) -> Any:
-    """A like-for-like ``transformers.ReformerConfig`` (see the module docstring)."""
+    """A like-for-like ``transformers.ReformerConfig`` (see the module docstring);
+    ``n_buckets`` default: the paper's rule."""
     from transformers import ReformerConfig
     from transformers.utils import logging
 
     logging.set_verbosity_error()  # no advice about settings chosen on purpose
 
     a, b = axial_shape(length)
+    if n_buckets is None:
+        n_buckets = n_buckets_for(length, bucket_size)
     return ReformerConfig(
         vocab_size=vocab_size,
         hidden_size=d_model,
@@ -80,7 +94,7 @@ def hf_config(
         lsh_attn_chunk_length=bucket_size,
         lsh_num_chunks_before=1,
         lsh_num_chunks_after=0,
-        num_buckets=length // bucket_size,
+        num_buckets=list(n_buckets) if isinstance(n_buckets, tuple) else n_buckets,
         num_hashes=n_hashes,
         is_decoder=True,
         axial_pos_embds=True,
@@ -96,10 +110,41 @@ def hf_config(
     )
 
 
+def same_buckets(layer: nn.Module, length: int, bucket_size: int, n_buckets: int) -> None:
+    """Make a reformer-pytorch ``LSHSelfAttention`` hash into ``n_buckets`` buckets per round
+    at ``length`` while its chunks keep ``bucket_size`` positions.
+
+    It takes ``length // bucket_size`` buckets and chunks alike; hashing into a multiple of
+    that (the rotations get ``n_buckets / 2`` columns, and the per-round offsets follow the
+    count it is given) keeps its sort and its chunking as they are.
+    """
+    per_chunk, rest = divmod(n_buckets, length // bucket_size)
+    if rest or per_chunk < 1:
+        raise ValueError(
+            f"n_buckets={n_buckets} must be a multiple of length {length} // bucket_size "
+            f"{bucket_size} for reformer-pytorch"
+        )
+    if per_chunk == 1:
+        return
+    lsh = layer.lsh_attn
+    hash_vectors = lsh.hash_vectors
+    lsh.hash_vectors = lambda n, vecs, **kw: hash_vectors(n * per_chunk, vecs, **kw)
+
+
 def attention(
-    peer: str, length: int, d_model: int, n_heads: int, bucket_size: int, n_hashes: int
+    peer: str,
+    length: int,
+    d_model: int,
+    n_heads: int,
+    bucket_size: int,
+    n_hashes: int,
+    n_buckets: int | tuple[int, ...] | None = None,
 ) -> tuple[nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
-    """A peer's causal LSH self-attention layer and ``x (b, l, d) -> (b, l, d)``."""
+    """A peer's causal LSH self-attention layer and ``x (b, l, d) -> (b, l, d)``, hashing into
+    ``n_buckets`` buckets (default: the paper's rule; a tuple: factorised, which HF does too
+    and reformer-pytorch cannot: it hashes into their product with one rotation)."""
+    if n_buckets is None:
+        n_buckets = n_buckets_for(length, bucket_size)
     if peer == "reformer_pytorch":
         from reformer_pytorch import LSHSelfAttention
 
@@ -111,11 +156,14 @@ def attention(
             n_hashes=n_hashes,
             causal=True,
         )
+        total = math.prod(n_buckets) if isinstance(n_buckets, tuple) else n_buckets
+        same_buckets(layer, length, bucket_size, total)
         return layer, layer
     if peer == "hf_transformers":
         from transformers.models.reformer.modeling_reformer import ReformerAttention
 
-        layer = ReformerAttention(hf_config(length, d_model, n_heads, bucket_size, n_hashes), 0)
+        config = hf_config(length, d_model, n_heads, bucket_size, n_hashes, n_buckets=n_buckets)
+        layer = ReformerAttention(config, 0)
         return layer, lambda x: layer(x).hidden_states
     raise ValueError(f"peer={peer!r} is not allowed: use one of {sorted(PEERS)}")
 
@@ -150,6 +198,9 @@ def language_model(
             axial_position_emb=True,
             axial_position_shape=axial_shape(length),
         )
+        for module in model.modules():  # every layer at the paper's bucket count, as ours
+            if hasattr(module, "lsh_attn"):
+                same_buckets(module, length, bucket_size, n_buckets_for(length, bucket_size))
 
         def loss(tokens: torch.Tensor) -> torch.Tensor:
             logits = model(tokens)

@@ -18,10 +18,12 @@ The workloads themselves are in :mod:`reformer.benchmarks.speed` and
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from reformer.benchmarks.defaults import PEER_NAMES
-from repro.benchmarking import Sweep, pool_measurements, run_isolated
+from repro.benchmarking import Sweep, pool_measurements, run_isolated, wait_for_quiet
+from repro.benchmarking.roofline import matmul_peak
 from repro.benchmarking.sweep import brief, slim
 
 __all__ = ["METHOD", "PRELOAD", "run_attention", "run_depth", "run_lm", "run_longest", "setup"]
@@ -109,81 +111,66 @@ def _peer_probe(peer: str) -> dict[str, Any]:
 
 
 def run_attention(sweep: Sweep) -> dict[str, Any]:
-    """Section a + b: attention forward + backward against length, ours and the peers'."""
+    """Section a + b: attention forward + backward against length, ours and the peers', with
+    the machine's matmul rate measured at the start and the end (the roofline)."""
     from reformer.benchmarks import speed
 
     config, peer_status = sweep.config, sweep.report.get("peers", {})
-    cfg = config["attention"]
-    cap = float(cfg["cap_s"])
-    impls: list[tuple[str, int | None]] = [("full", None)]
-    impls += [("lsh", r) for r in cfg["n_hashes"]]
-    for peer in PEER_NAMES:
-        impls += [(peer, r) for r in cfg["n_hashes"]]
+    cfg, t = config["attention"], config["targets"]
+    cap, peer_cap = float(cfg["cap_s"]), float(cfg["peer_cap_s"])
     processes, pool_below_s = int(cfg["processes"]), float(cfg["pool_below_s"])
+    peaks = [_matmul_peak(sweep)]
+    sweep.log(f"attention: matmul peak {peaks[0]['flops_per_s'] / 1e9:.1f} GFLOP/s")
 
-    def measure(impl: str, r: int | None, length: int, batch: int) -> dict[str, Any]:
-        timing = sweep.timing(cap_s=cap)
+    def measure(impl: str, r: int | None, length: int, batch: int, **over: Any) -> dict:
+        profile = over.pop("profile", 0)
+        timing = sweep.timing(cap_s=cap, **over)
+        kwargs = {k: cfg[k] for k in ("d_model", "n_heads", "bucket_size", "factorise_above")}
+        kwargs.update(impl=impl, length=length, batch=batch, n_hashes=r or 1, profile=profile)
+        kwargs.update(threads=config["threads"], seed=config["seed"], timing=timing)
         return sweep.run(
-            speed.attention_step,
-            {
-                "impl": impl,
-                "length": length,
-                "batch": batch,
-                "d_model": cfg["d_model"],
-                "n_heads": cfg["n_heads"],
-                "bucket_size": cfg["bucket_size"],
-                "n_hashes": r or 1,
-                "threads": config["threads"],
-                "seed": config["seed"],
-                "timing": timing,
-            },
-            timeout_s=_child_timeout(cap, timing["budget_s"]),
+            speed.attention_step, kwargs, timeout_s=_child_timeout(cap, timing["budget_s"])
         )
 
     def short(result: dict[str, Any]) -> bool:
         return (
             result["status"] == "ok"
             and not result.get("over_cap")
+            and not result.get("decided")
             and result["time_s"]["median"] < pool_below_s
         )
 
+    ours = [("full", None)] + [("lsh", r) for r in cfg["n_hashes"]]
+    theirs = [(peer, r) for peer in PEER_NAMES for r in cfg["n_hashes"]]
     results: list[dict[str, Any]] = []
     last: dict[tuple[str, int | None], dict[str, Any]] = {}
     for length in cfg["lengths"]:
         batch = max(1, cfg["tokens_per_step"] // length)
         entries: list[dict[str, Any]] = []
         runs: dict[int, list[dict[str, Any]]] = {}  # entry index -> its processes' results
-        for impl, r in impls:
-            key = (impl, r)
-            entry: dict[str, Any] = {
-                "implementation": impl,
-                "n_hashes": r,
-                "length": length,
-                "batch": batch,
-                "tokens": batch * length,
-            }
-            skip = None
-            if impl in peer_status and not peer_status[impl]["available"]:
-                skip = peer_status[impl]["reason"]
-            elif impl == "full" and length <= config["targets"]["sdpa_speedup_length"]:
-                pass  # the LSH-1 vs SDPA target needs this one measured
-            elif key in last:
-                prev = last[key]
-                if prev["status"] != "ok" or prev.get("over_cap"):
-                    skip = f"> time cap ({cap:.0f} s) at a shorter length"
-                else:
-                    # Full attention costs batch * length^2; the LSH layers batch * length.
-                    growth = entry["tokens"] / prev["tokens"]
-                    if impl == "full":
-                        growth *= length / prev["length"]
-                    predicted = prev["time_s"]["median"] * growth
-                    if predicted > cap:
-                        skip = f"> time cap (predicted {predicted:.0f} s > {cap:.0f} s)"
-                        entry["predicted_s"] = predicted
+        # Ours first: a peer's measurement stops once it is decided against our time.
+        for impl, r in ours + theirs:
+            entry: dict[str, Any] = {"implementation": impl, "n_hashes": r, "length": length}
+            entry.update(batch=batch, tokens=batch * length)
+            over: dict[str, Any] = {}
+            skip = _skip_reason(entry, last.get((impl, r)), peer_status, config, cap, peer_cap)
+            if skip is None and impl in PEER_NAMES:
+                lsh = next(
+                    (
+                        runs[i][0]
+                        for i, e in enumerate(entries)
+                        if i in runs and e["implementation"] == "lsh" and e["n_hashes"] == r
+                    ),
+                    None,
+                )
+                if lsh is not None and lsh["status"] == "ok" and length >= t["peer_min_length"]:
+                    decide = float(t["peer_speedup"]) * float(cfg["decide_margin"])
+                    over["decide_above_s"] = decide * lsh["time_s"]["median"]
             if skip is not None:
                 entry.update(status="skipped", reason=skip)
             else:
-                runs[len(entries)] = [measure(impl, r, length, batch)]
+                runs[len(entries)] = [measure(impl, r, length, batch, **over)]
+                entry["decide_above_s"] = over.get("decide_above_s")
             entries.append(entry)
         # Short steps get more processes, every other pass in reverse order, so that a slow
         # spell of the machine does not fall on one implementation's processes only.
@@ -191,8 +178,8 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
             order = list(runs)
             for i in reversed(order) if extra_pass % 2 else order:
                 if all(short(run) for run in runs[i]):
-                    impl, r = entries[i]["implementation"], entries[i]["n_hashes"]
-                    extra = measure(impl, r, length, batch)
+                    e = entries[i]
+                    extra = measure(e["implementation"], e["n_hashes"], length, batch)
                     if extra["status"] == "ok":
                         runs[i].append(extra)
         for i, entry in enumerate(entries):
@@ -202,22 +189,143 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
                 entry.update(slim(pooled))
                 if entry["status"] == "ok":
                     scale = cfg["tokens_per_step"] / entry["tokens"]
-                    t = entry["time_s"]
-                    entry["time_per_step_s"] = {k: t[k] * scale for k in ("median", "min", "max")}
+                    t_s = entry["time_s"]
+                    entry["time_per_step_s"] = {k: t_s[k] * scale for k in ("median", "min", "max")}
             impl, r = entry["implementation"], entry["n_hashes"]
             last[(impl, r)] = entry
             results.append(entry)
             sweep.log(f"attention {impl}{'' if r is None else f'-{r}'} L={length}: {brief(entry)}")
-    return {
+    peaks.append(_matmul_peak(sweep))
+    peak = _pooled_peak(peaks)
+    for entry in results:
+        if entry.get("status") == "ok" and entry.get("flops"):
+            entry["flops_per_s"] = entry["flops"] / entry["time_s"]["median"]
+            entry["peak_fraction"] = entry["flops_per_s"] / peak["flops_per_s"]
+    sweep.log(f"attention: matmul peak {peaks[1]['flops_per_s'] / 1e9:.1f} GFLOP/s at the end")
+    section = {
         "settings": {**cfg, "causal": True, "timing": sweep.timing(cap_s=cap)},
         "note": (
             "time_s: seconds per measured step (batch x length tokens); time_per_step_s: the "
             "same scaled to tokens_per_step tokens (differs only where batch 1 exceeds it); "
             "peak_rss_bytes: process peak RSS growth during a step; saved_bytes: tensors "
-            "saved for backward by the forward pass (parameters excluded)."
+            "saved for backward by the forward pass (parameters excluded); flops: one step "
+            "as FlopCounterMode counts it (matrix products only); peak_fraction: flops per "
+            "second over the matmul_peak measured in this run; decided: a peer's repeats "
+            "stopped once every sample was slower than decide_above_s (decide_margin x the "
+            "required speedup x our time)."
         ),
+        "matmul_peak": {**peak, "measurements": peaks},
         "results": results,
     }
+    section["profiles"] = _profiles(section, config, measure)
+    for name, prof in section["profiles"].items():
+        top = ", ".join(f"{o['name']} {o['share']:.0%}" for o in prof["profile"]["ops"][:4])
+        sweep.log(f"attention profile ({name}): {top}")
+    return section
+
+
+def _skip_reason(
+    entry: dict[str, Any],
+    prev: dict[str, Any] | None,
+    peer_status: dict[str, Any],
+    config: dict[str, Any],
+    cap: float,
+    peer_cap: float,
+) -> str | None:
+    """Why a configuration is not measured (``None``: measure it); sets ``predicted_s``.
+
+    A peer that cannot be imported is skipped; SDPA always runs up to the length its target
+    needs; otherwise a configuration whose step, predicted from the previous length (the
+    LSH layers cost ``batch x length``, full attention ``batch x length^2``), exceeds the
+    time cap is not run (the peers' cap is shorter: their outcome is then bounded below).
+    """
+    impl = entry["implementation"]
+    if impl in peer_status and not peer_status[impl]["available"]:
+        return peer_status[impl]["reason"]
+    if impl == "full" and entry["length"] <= config["targets"]["sdpa_speedup_length"]:
+        return None  # the LSH-1 vs SDPA target needs this one measured
+    if prev is None:
+        return None
+    limit = peer_cap if impl in PEER_NAMES else cap
+    growth = entry["tokens"] / prev["tokens"]
+    if impl == "full":
+        growth *= entry["length"] / prev["length"]
+    if prev["status"] != "ok" or prev.get("over_cap"):
+        before = prev.get("predicted_s") or (prev.get("time_s") or {}).get("median")
+        if before is not None:
+            entry["predicted_s"] = before * growth
+        return f"> time cap ({limit:.0f} s) at a shorter length"
+    predicted = prev["time_s"]["median"] * growth
+    if predicted > limit:
+        entry["predicted_s"] = predicted
+        return f"> time cap (predicted {predicted:.0f} s > {limit:.0f} s)"
+    return None
+
+
+def _matmul_peak(sweep: Sweep) -> dict[str, Any]:
+    """The matmul rate of a fresh process with the sweep's threads (after a quiet wait)."""
+    timing = sweep.config["timing"]
+    size = int(sweep.config["attention"]["peak_size"])
+    kwargs = {"threads": int(sweep.config["threads"]), "size": size, "repeats": 7}
+    wait_for_quiet(float(timing["quiet_wait_s"]) if sweep.quiet_left > 0 else 0.0)
+    result = sweep.run(matmul_peak, kwargs, timeout_s=600)
+    if result.get("status") != "ok":
+        raise RuntimeError(f"matmul peak not measured: {result.get('reason')}")
+    return result
+
+
+def _pooled_peak(peaks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One matmul rate from several measurements: ``2 n^3`` over the median of all samples."""
+    samples = [s for p in peaks for s in p["samples_s"]]
+    size = peaks[0]["size"]
+    flops = 2 * size**3
+    return {
+        "flops_per_s": flops / statistics.median(samples),
+        "best_flops_per_s": flops / min(samples),
+        "spread": (max(samples) - min(samples)) / statistics.median(samples),
+        "size": size,
+        "threads": peaks[0]["threads"],
+    }
+
+
+def _profiles(
+    section: dict[str, Any], config: dict[str, Any], measure: Any
+) -> dict[str, dict[str, Any]]:
+    """Where the time goes, for each attention target the measurements miss: one profiled
+    step (torch.profiler, top operators by self CPU time) of the cell that decides it."""
+    from reformer.benchmarks import targets
+
+    t = config["targets"]
+    cells = {
+        "lsh_roofline": targets.worst_roofline_cell(section, t),
+        "lsh_vs_peers": targets.worst_peer_cell(section, t),
+        "lsh1_flat_cost": targets.flat_cost_cell(section, t),
+    }
+    out = {}
+    for name, cell in cells.items():
+        if cell is None or not int(config["attention"]["profile_ops"]):
+            continue
+        entry = cell
+        result = measure(
+            "lsh",
+            entry["n_hashes"],
+            entry["length"],
+            entry["batch"],
+            warmup=1,
+            repeats=1,
+            max_repeats=1,
+            memory=False,
+            stop_spread=None,
+            quiet_wait_s=0.0,
+            profile=6,
+        )
+        if result.get("status") == "ok":
+            out[name] = {
+                "length": entry["length"],
+                "n_hashes": entry["n_hashes"],
+                "profile": result["profile"],
+            }
+    return out
 
 
 def run_depth(sweep: Sweep) -> dict[str, Any]:
@@ -252,9 +360,11 @@ def run_depth(sweep: Sweep) -> dict[str, Any]:
     return {
         "settings": {**cfg, "timing": timing},
         "note": (
-            "One training step (loss + backward; gradients freed before it, so their memory "
-            "counts). reformer: reversible ReformerLM, LSH attention; transformer: "
-            "TransformerLM (full attention, ordinary residuals)."
+            "One training step (loss + backward), gradient buffers kept between steps "
+            "(zeroed, not freed), so peak_rss_bytes is the step's own allocation: "
+            "activations and temporaries; gradient_bytes (4 per parameter) comes on top "
+            "where they are freed. reformer: reversible ReformerLM, LSH attention; "
+            "transformer: TransformerLM (full attention, ordinary residuals)."
         ),
         "results": results,
     }

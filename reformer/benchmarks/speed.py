@@ -29,9 +29,12 @@ if __package__ in (None, ""):  # run as a script: make `reformer` and `benchmark
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from reformer import FullSelfAttention, LSHSelfAttention, ReformerLM, TransformerLM
+from reformer.attention import n_buckets_for
 from reformer.benchmarks import peers
+from reformer.benchmarks.peers import axial_shape
 from reformer.memory import saved_tensor_bytes
 from repro.benchmarking import measure_steps
+from repro.benchmarking.roofline import count_flops, top_ops
 
 # Our implementations; every other name is a peer of reformer.benchmarks.peers.
 OURS = ("full", "lsh")
@@ -58,6 +61,8 @@ def attention_step(
     threads: int = 2,
     seed: int = 0,
     timing: dict[str, Any] | None = None,
+    factorise_above: int | None = None,
+    profile: int = 0,
 ) -> dict[str, Any]:
     """Forward + backward of one causal self-attention layer on ``(batch, length, d_model)``.
 
@@ -65,32 +70,44 @@ def attention_step(
         impl: ``"full"`` (this library's SDPA attention), ``"lsh"`` (this library's LSH
             attention) or a peer name (:data:`reformer.benchmarks.peers.PEERS`).
         length, batch: input shape; ``d_model``, ``n_heads``: layer width and heads.
-        bucket_size, n_hashes: LSH chunk length and rounds (ignored by ``"full"``).
+        bucket_size, n_hashes: LSH chunk length and rounds (ignored by ``"full"``); the
+            number of buckets follows the paper's rule (``2 length / bucket_size``) for
+            every implementation.
         threads, seed: torch intra-op threads and seed.
         timing: keyword arguments of :func:`repro.benchmarking.measurement.measure_steps`.
+        factorise_above: with more buckets than this, ours and HF's hash into two factors
+            (:func:`attention_buckets`); ``None``: never.
+        profile: after the measurement, profile one more step and keep its ``profile`` top
+            operators (:func:`repro.benchmarking.roofline.top_ops`); 0: none.
 
     Returns:
-        The measurement, plus ``saved_bytes`` (tensors saved for backward by the forward
-        pass, parameters excluded), ``tokens`` and ``threads``.
+        The measurement, plus ``flops`` (one step, forward and backward, as
+        ``FlopCounterMode`` counts them: :func:`repro.benchmarking.roofline.flop_counter`),
+        ``n_buckets``, ``saved_bytes`` (tensors saved for backward by the forward pass,
+        parameters excluded), ``tokens``, ``threads`` and, when asked, ``profile``.
     """
     _setup(threads, seed)
+    n_buckets = attention_buckets(length, bucket_size, factorise_above)
     if impl == "full":
         layer: torch.nn.Module = FullSelfAttention(d_model, n_heads, causal=True)
         fn = layer
     elif impl == "lsh":
         layer = LSHSelfAttention(
-            d_model, n_heads, bucket_size=bucket_size, n_hashes=n_hashes, causal=True
+            d_model, n_heads, bucket_size, n_hashes, causal=True, n_buckets=n_buckets
         )
         fn = layer
     else:
-        layer, fn = peers.attention(impl, length, d_model, n_heads, bucket_size, n_hashes)
+        layer, fn = peers.attention(
+            impl, length, d_model, n_heads, bucket_size, n_hashes, n_buckets
+        )
     layer.train()
     x = torch.randn(batch, length, d_model, requires_grad=True)
     grad = torch.randn(batch, length, d_model)
     params = list(layer.parameters())
     saved: list[int] = []
+    flops: list[int] = []
 
-    def step() -> None:
+    def run() -> None:
         if not saved:  # the warm-up step also counts the saved tensors
             with saved_tensor_bytes(ignore=params) as counter:
                 out = fn(x)
@@ -102,9 +119,56 @@ def attention_step(
         for p in params:
             p.grad = None
 
+    def step() -> None:
+        if not flops:  # ... and the FLOPs (a dispatch mode: negligible next to a step)
+            flops.append(count_flops(run))
+        else:
+            run()
+
     result = _measure(step, timing or {})
-    result.update(saved_bytes=saved[0], tokens=batch * length, threads=torch.get_num_threads())
+    result.update(
+        flops=flops[0],
+        n_buckets=list(n_buckets) if isinstance(n_buckets, tuple) else n_buckets,
+        saved_bytes=saved[0],
+        tokens=batch * length,
+        threads=torch.get_num_threads(),
+    )
+    if profile:
+        result["profile"] = top_ops(run, profile)
     return result
+
+
+def attention_buckets(
+    length: int, bucket_size: int, factorise_above: int | None = None
+) -> int | tuple[int, int]:
+    """The buckets of the benchmarks' LSH layers at ``length``: the paper's rule
+    (``2 length / bucket_size``), as two factors above ``factorise_above``.
+
+    A rotation of ``n_buckets / 2`` columns costs ``d_head n_buckets`` FLOPs per position, as
+    much as the scores of a ``2 bucket_size`` window when ``n_buckets = 4 bucket_size``, and
+    grows with the length; two factors cost ``d_head (n_1 + n_2)``.
+
+    Example:
+        >>> attention_buckets(4096, 64), attention_buckets(65536, 64, factorise_above=256)
+        (128, (32, 64))
+    """
+    n_buckets = n_buckets_for(length, bucket_size)
+    if factorise_above is not None and n_buckets > factorise_above:
+        return bucket_factors(n_buckets)
+    return n_buckets
+
+
+def bucket_factors(n_buckets: int) -> tuple[int, int]:
+    """Two even factors of a power-of-two ``n_buckets``, as close to each other as possible.
+
+    Example:
+        >>> bucket_factors(16384), bucket_factors(2048)
+        ((128, 128), (32, 64))
+    """
+    if n_buckets < 4 or n_buckets & (n_buckets - 1):
+        raise ValueError(f"n_buckets={n_buckets} must be a power of two >= 4 to factorise")
+    first, _ = axial_shape(n_buckets)
+    return first, n_buckets // first
 
 
 def reversible_lsh_lm(
@@ -160,7 +224,12 @@ def depth_step(
     seed: int = 0,
     timing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One training step (loss + backward, gradients freed before it) against depth.
+    """One training step (loss + backward) against depth, its activation memory.
+
+    The gradient buffers are kept between steps (zeroed, not freed, as a training loop
+    that keeps them does), so a step's peak RSS growth is what the step itself allocates:
+    activations and temporaries. ``gradient_bytes`` (4 bytes per float32 parameter, growing
+    with depth by design) is reported beside it.
 
     Args:
         kind: ``"reformer"`` (reversible ReformerLM, LSH attention) or ``"transformer"``
@@ -169,7 +238,7 @@ def depth_step(
 
     Returns:
         The measurement plus ``saved_bytes`` (activations saved for backward, parameters
-        excluded), ``parameters`` and ``tokens``.
+        excluded), ``gradient_bytes``, ``parameters`` and ``tokens``.
     """
     _setup(threads, seed)
     common = dict(d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff)
@@ -195,10 +264,11 @@ def depth_step(
         else:
             loss = model.loss(tokens, targets)
         loss.backward()
-        model.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=False)
 
     result = _measure(step, timing or {})
     result.update(
+        gradient_bytes=sum(p.numel() * p.element_size() for p in params),
         saved_bytes=saved[0],
         parameters=sum(p.numel() for p in params),
         tokens=batch * length,

@@ -1,19 +1,27 @@
 """The Reformer's performance targets, each decided from one run's measurements.
 
+* ``lsh_roofline``: every round count of our LSH attention reaches at least
+  ``roofline_fraction`` of the matmul FLOP/s measured in the same run, at every length >=
+  ``roofline_min_length`` (FLOPs as ``FlopCounterMode`` counts them);
 * ``lsh_vs_peers``: our LSH attention forward + backward at least ``peer_speedup`` x faster
   than the faster peer at every length >= ``peer_min_length`` and every round count, with
   no higher peak RSS growth;
+* ``lsh1_flat_cost``: LSH-1's time per token at the longest length at most
+  ``flat_cost_ratio`` x its time per token at the shortest (the paper's flat Figure 5);
 * ``lsh1_vs_sdpa``: LSH-1 faster than SDPA full attention from ``sdpa_from_length`` on,
   ``sdpa_speedup`` x at ``sdpa_speedup_length``;
-* ``reversible_depth_memory``: the reversible model's training memory at the most layers
-  at most ``depth_ratio`` x that at the fewest;
+* ``reversible_depth_memory``: the reversible model's training-step activation memory (peak
+  RSS growth, gradient buffers kept between steps) at the most layers at most
+  ``depth_ratio`` x that at the fewest;
 * ``tokens_per_s_vs_peers``: training tokens/s at ``tokens_length`` at least
   ``tokens_speedup`` x the faster peer's;
 * ``longest_sequence``: one training step fits in the memory budget at ``longest_tokens``.
 
 Each ``target_*`` function returns the evidence (per-cell speedups, ratios, ``passed``);
 :func:`compute_targets` turns it into the kit's generic rows
-(:class:`repro.benchmarking.targets.Target`).
+(:class:`repro.benchmarking.targets.Target`). Where a target is missed, the row's note says
+what a profile of the deciding cell (the attention section's ``profiles``) shows the time
+goes to.
 """
 
 from __future__ import annotations
@@ -25,17 +33,29 @@ from repro.benchmarking import Target, all_met, find_entry, median_of
 
 __all__ = [
     "compute_targets",
+    "flat_cost_cell",
     "every_peer_out_of_memory",
     "out_of_memory",
     "target_depth",
+    "target_flat_cost",
     "target_longest",
     "target_lsh1_vs_sdpa",
     "target_lsh_vs_peers",
+    "target_roofline",
     "target_tokens",
+    "worst_peer_cell",
+    "worst_roofline_cell",
 ]
 
 # The number that decides each target, in the order they are looked for.
-_DECIDING = ("worst_speedup", "speedup_at_length", "ratio", "longest", "value")
+_DECIDING = (
+    "worst_fraction",
+    "worst_speedup",
+    "speedup_at_length",
+    "ratio",
+    "longest",
+    "value",
+)
 
 
 def out_of_memory(entry: dict[str, Any] | None) -> bool:
@@ -80,7 +100,10 @@ def target_lsh_vs_peers(attention: dict[str, Any], t: dict[str, Any]) -> dict[st
                     reason="every peer ran out of memory under the stage's memory guard",
                 )
             elif over and row["ours_s"] is not None:
-                bound = float(attention["settings"]["cap_s"]) / row["ours_s"]
+                settings = attention["settings"]
+                cap = float(settings.get("peer_cap_s", settings["cap_s"]))
+                predicted = min(float(p.get("predicted_s") or cap) for p in over)
+                bound = max(cap, predicted) / row["ours_s"]
                 row.update(
                     peer="(over time cap)",
                     speedup_lower_bound=bound,
@@ -94,6 +117,7 @@ def target_lsh_vs_peers(attention: dict[str, Any], t: dict[str, Any]) -> dict[st
         faster = min(measured, key=median_of)
         row["peer"] = faster["implementation"]
         row["peer_s"] = median_of(faster)
+        row["decided"] = bool(faster.get("decided"))
         if row["ours_s"] is None:
             row.update(speedup=None, memory_ok=None, passed=False, reason=entry.get("reason"))
         else:
@@ -120,6 +144,104 @@ def target_lsh_vs_peers(attention: dict[str, Any], t: dict[str, Any]) -> dict[st
         "entries": entries,
         "passed": all_met([e["passed"] for e in entries]),
     }
+
+
+def _lsh_cells(attention: dict[str, Any], min_length: int) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in attention["results"]
+        if e["implementation"] == "lsh" and e["length"] >= min_length
+    ]
+
+
+def target_roofline(attention: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
+    """Every LSH round count at lengths >= ``roofline_min_length`` reaches at least
+    ``roofline_fraction`` of the matmul FLOP/s measured in the same run."""
+    entries = []
+    for entry in _lsh_cells(attention, t["roofline_min_length"]):
+        fraction = entry.get("peak_fraction")
+        entries.append(
+            {
+                "length": entry["length"],
+                "n_hashes": entry["n_hashes"],
+                "flops": entry.get("flops"),
+                "flops_per_s": entry.get("flops_per_s"),
+                "peak_fraction": fraction,
+                "passed": None if fraction is None else fraction >= t["roofline_fraction"],
+            }
+        )
+    fractions = [e["peak_fraction"] for e in entries if e["peak_fraction"] is not None]
+    peak = attention.get("matmul_peak", {}).get("flops_per_s")
+    return {
+        "description": (
+            f"every LSH round count at lengths >= {t['roofline_min_length']} reaches >= "
+            f"{t['roofline_fraction']:.0%} of the matmul FLOP/s measured in the same run "
+            "(fwd+bwd FLOPs by FlopCounterMode)"
+        ),
+        "threshold": t["roofline_fraction"],
+        "worst_fraction": min(fractions) if fractions else None,
+        "matmul_peak_flops_per_s": peak,
+        "entries": entries,
+        "passed": all_met([e["passed"] for e in entries]),
+    }
+
+
+def worst_roofline_cell(attention: dict[str, Any], t: dict[str, Any]) -> dict[str, Any] | None:
+    """The LSH cell with the smallest peak fraction, when it misses the roofline target."""
+    cells = [e for e in _lsh_cells(attention, t["roofline_min_length"]) if e.get("peak_fraction")]
+    worst = min(cells, key=lambda e: e["peak_fraction"], default=None)
+    return worst if worst and worst["peak_fraction"] < t["roofline_fraction"] else None
+
+
+def worst_peer_cell(attention: dict[str, Any], t: dict[str, Any]) -> dict[str, Any] | None:
+    """Our LSH cell with the smallest measured speedup, when it misses the peer target."""
+    rows = target_lsh_vs_peers(attention, t)["entries"]
+    missed = [r for r in rows if r.get("speedup") is not None and r["passed"] is False]
+    worst = min(missed, key=lambda r: r["speedup"], default=None)
+    if worst is None:
+        return None
+    return find_entry(
+        attention["results"],
+        implementation="lsh",
+        length=worst["length"],
+        n_hashes=worst["n_hashes"],
+    )
+
+
+def _cost_per_token(entry: dict[str, Any] | None) -> float | None:
+    t = median_of(entry)
+    return None if t is None else t / entry["tokens"]
+
+
+def target_flat_cost(attention: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
+    """LSH-1's time per token at the longest length <= ``flat_cost_ratio`` x at the
+    shortest."""
+    cells = sorted(
+        (e for e in _lsh_cells(attention, 0) if e["n_hashes"] == 1), key=lambda e: e["length"]
+    )
+    out: dict[str, Any] = {
+        "description": (
+            "LSH-1 time per token at the longest length <= "
+            f"{t['flat_cost_ratio']}x that at the shortest (a flat Figure 5)"
+        ),
+        "threshold": t["flat_cost_ratio"],
+    }
+    if len(cells) < 2:
+        return {**out, "ratio": None, "passed": None}
+    first, last = cells[0], cells[-1]
+    a, b = _cost_per_token(first), _cost_per_token(last)
+    out.update(lengths=[first["length"], last["length"]], cost_per_token_s=[a, b])
+    ratio = None if a is None or b is None else b / a
+    out.update(ratio=ratio, passed=None if ratio is None else ratio <= t["flat_cost_ratio"])
+    return out
+
+
+def flat_cost_cell(attention: dict[str, Any], t: dict[str, Any]) -> dict[str, Any] | None:
+    """LSH-1 at the longest length, when the flat-cost target is missed."""
+    if target_flat_cost(attention, t)["passed"] is not False:
+        return None
+    cells = [e for e in _lsh_cells(attention, 0) if e["n_hashes"] == 1 and median_of(e)]
+    return max(cells, key=lambda e: e["length"], default=None)
 
 
 def target_lsh1_vs_sdpa(attention: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
@@ -169,8 +291,8 @@ def target_depth(depth: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     lo, hi = min(layers), max(layers)
     out: dict[str, Any] = {
         "description": (
-            f"reversible ReformerLM training-step peak RSS growth at {hi} layers <= "
-            f"{t['depth_ratio']}x that at {lo} layers"
+            f"reversible ReformerLM training-step activation memory (peak RSS growth, "
+            f"gradient buffers kept) at {hi} layers <= {t['depth_ratio']}x that at {lo} layers"
         ),
         "threshold": t["depth_ratio"],
         "layers": [lo, hi],
@@ -241,18 +363,32 @@ def compute_targets(report: dict[str, Any], t: dict[str, Any]) -> list[Target]:
     """Every target from the measured sections of ``report`` (a missing section: no row)."""
     checks: dict[str, dict[str, Any]] = {}
     if "attention" in report:
-        checks["lsh_vs_peers"] = target_lsh_vs_peers(report["attention"], t)
-        checks["lsh1_vs_sdpa"] = target_lsh1_vs_sdpa(report["attention"], t)
+        attention = report["attention"]
+        if "roofline_fraction" in t:
+            checks["lsh_roofline"] = target_roofline(attention, t)
+        checks["lsh_vs_peers"] = target_lsh_vs_peers(attention, t)
+        if "flat_cost_ratio" in t:
+            checks["lsh1_flat_cost"] = target_flat_cost(attention, t)
+        checks["lsh1_vs_sdpa"] = target_lsh1_vs_sdpa(attention, t)
     if "depth" in report:
         checks["reversible_depth_memory"] = target_depth(report["depth"], t)
     if "lm" in report:
         checks["tokens_per_s_vs_peers"] = target_tokens(report["lm"], t)
     if "longest" in report:
         checks["longest_sequence"] = target_longest(report["longest"], t)
-    return [_row(name, details) for name, details in checks.items()]
+    profiles = report.get("attention", {}).get("profiles") or {}
+    return [_row(name, details, profiles.get(name)) for name, details in checks.items()]
 
 
-def _row(name: str, details: dict[str, Any]) -> Target:
+def profile_note(profile: dict[str, Any] | None) -> str | None:
+    """``"profile of LSH-8 at 4096: aten::bmm 31%, aten::eq 16%, ..."`` (top operators)."""
+    if not profile:
+        return None
+    ops = ", ".join(f"{o['name']} {o['share']:.0%}" for o in profile["profile"]["ops"][:4])
+    return f"profile of LSH-{profile['n_hashes']} at {profile['length']}: {ops}"
+
+
+def _row(name: str, details: dict[str, Any], profile: dict[str, Any] | None = None) -> Target:
     """The generic row of one target: its deciding number, and notes on the cells whose
     baseline was over the time cap (a bound only) or where every peer ran out of memory."""
     measured = next((details[k] for k in _DECIDING if k in details), None)
@@ -264,6 +400,8 @@ def _row(name: str, details: dict[str, Any]) -> Target:
         notes.append(f"{bounded} cell(s) unmeasured: baseline over the time cap")
     if no_peer:
         notes.append(f"{no_peer} cell(s) where every peer ran out of memory")
+    if details["passed"] is False and profile_note(profile):
+        notes.append(profile_note(profile))
     return Target(
         name=name,
         target=details["description"],

@@ -21,11 +21,21 @@ _SPEED_CAPTION = (
     "length at a fixed number of tokens per step, as in Figure 5 of the paper; from "
     "metrics/benchmark.json."
 )
-_MEMORY_CAPTION = "Peak memory of one training step against depth; from metrics/benchmark.json."
+_MEMORY_CAPTION = (
+    "Peak memory growth of one training step (activations and temporaries; the gradient "
+    "buffers are kept between steps) against depth; from metrics/benchmark.json."
+)
+_ROOFLINE_CAPTION = (
+    "Fraction of this machine's matmul rate (a 2048 x 2048 torch.mm with the same threads, "
+    "measured in the same run) that one attention layer's forward and backward reach: "
+    "FLOPs counted by FlopCounterMode (matrix products only) over the median step time; "
+    "from metrics/benchmark.json."
+)
 _PEERS_CAPTION = (
     "Our LSH attention against the public implementations: seconds per forward and backward "
     "step of one causal layer, measured in one process; speedup is the faster peer's time "
-    "over ours."
+    "over ours (a peer that is not run is over its time cap); of peak: the fraction of the "
+    "measured matmul rate our layer reaches."
 )
 
 
@@ -37,6 +47,11 @@ def views(report: dict[str, Any]) -> dict[str, Any]:
         figures.append(
             {"curve": "attention_time", "log_x": True, "log_y": True}
             | {"caption": _SPEED_CAPTION, "label": "fig:speed"}
+        )
+    if report.get("attention_roofline"):
+        figures.append(
+            {"curve": "attention_roofline", "log_x": True}
+            | {"caption": _ROOFLINE_CAPTION, "label": "fig:roofline"}
         )
     if report.get("depth_memory"):
         figures.append({"curve": "depth_memory", "caption": _MEMORY_CAPTION, "label": "fig:memory"})
@@ -99,12 +114,14 @@ def derived(report: dict[str, Any]) -> dict[str, Any]:
             "unit": "s",
             "series": series,
         }
+        roofline = _roofline(results, lengths, settings["n_hashes"])
+        if roofline is not None:
+            out["attention_roofline"] = roofline
         rows = []
         for n in lengths:
             for r in settings["n_hashes"]:
-                ours = median_of(
-                    find_entry(results, implementation="lsh", length=n, n_hashes=r), "time_s"
-                )
+                lsh = find_entry(results, implementation="lsh", length=n, n_hashes=r)
+                ours = median_of(lsh, "time_s")
                 peer_s = {
                     peer: median_of(
                         find_entry(results, implementation=peer, length=n, n_hashes=r), "time_s"
@@ -131,6 +148,7 @@ def derived(report: dict[str, Any]) -> dict[str, Any]:
                         "reformer-pytorch (s)": cell["reformer_pytorch"],
                         "HF transformers (s)": cell["hf_transformers"],
                         "speedup": round(min(known) / ours, 2) if known else "—",
+                        "of peak": _round(lsh.get("peak_fraction") if lsh else None, digits=3),
                     }
                 )
         if rows:
@@ -155,6 +173,33 @@ def derived(report: dict[str, Any]) -> dict[str, Any]:
             },
         }
     return out
+
+
+def _roofline(
+    results: list[dict[str, Any]], lengths: list[int], rounds: list[int]
+) -> dict[str, Any] | None:
+    """Fraction of the matmul peak per length: SDPA, our LSH per round count, and the faster
+    peer at each round count (``None`` where not measured); ``None`` without any."""
+    series: dict[str, list[float | None]] = {}
+    for name, impls, r in [("full", ("full",), None)] + [
+        (f"{label}{r}", impls, r)
+        for r in rounds
+        for label, impls in (("lsh", ("lsh",)), ("peer", PEER_NAMES))
+    ]:
+        row = []
+        for n in lengths:
+            found = [find_entry(results, implementation=i, length=n, n_hashes=r) for i in impls]
+            fractions = [e["peak_fraction"] for e in found if e and e.get("peak_fraction")]
+            row.append(_round(max(fractions)) if fractions else None)
+        series[name] = row
+    if not any(v is not None for row in series.values() for v in row):
+        return None
+    return {
+        "x_label": "sequence length",
+        "x": lengths,
+        "unit": "of matmul peak",
+        "series": series,
+    }
 
 
 def _round(value: float | None, scale: float = 1.0, digits: int = 4) -> float | None:

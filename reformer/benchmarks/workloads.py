@@ -11,7 +11,7 @@ figures from :mod:`reformer.benchmarks.plots`. Its ``accelerator`` is the GPU be
 from __future__ import annotations
 
 from reformer.benchmarks import gpu_sections, sections
-from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK
+from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK, SMALL
 from reformer.benchmarks.plots import make_plots
 from reformer.benchmarks.targets import compute_targets
 from reformer.benchmarks.views import derived, views
@@ -50,4 +50,5 @@ WORKLOADS = Workloads(
     versions=("torch", "numpy", "einops", "reformer-pytorch", "transformers", "matplotlib"),
     preload=sections.PRELOAD,
     accelerator=GPU_WORKLOADS,
+    modes={"small": SMALL},
 )

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reformer.attention import FullSelfAttention, LSHSelfAttention
+from reformer.attention import BUCKET_RULES, FullSelfAttention, LSHSelfAttention
 from reformer.feedforward import ChunkedFeedForward
 from reformer.models.blocks import PreNorm, layer_stack
 from reformer.models.checks import check_choice, check_lsh_length, check_positive, check_tokens
@@ -81,6 +81,7 @@ class LanguageModel(nn.Module):
         loss_chunks: int,
         axial_dims: Sequence[int] | None,
         bucket_rule: str = "paper",
+        unit_keys: bool = True,
     ) -> None:
         """Record the settings and make the modules from checked arguments (the arguments
         mean what :class:`~reformer.models.reformer_lm.ReformerLM` documents).
@@ -99,6 +100,7 @@ class LanguageModel(nn.Module):
         self.bucket_size = bucket_size
         self.bucket_rule = bucket_rule
         self.self_mask = True  # full shared-QK attention masks i -> i (set_attention changes it)
+        self.unit_keys = unit_keys  # full shared-QK attention: keys of unit length (the paper)
         self.shared_qk = shared_qk or attention == "lsh"
         self.reversible = reversible
         self.causal = causal
@@ -144,6 +146,7 @@ class LanguageModel(nn.Module):
             shared_qk=self.shared_qk,
             dropout=self.dropout_p,
             self_mask=self.self_mask,
+            unit_keys=self.unit_keys,
         )
 
     def hidden_states(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -262,6 +265,8 @@ class LanguageModel(nn.Module):
         *,
         bucket_size: int | None = None,
         self_mask: bool | None = None,
+        bucket_rule: str | None = None,
+        unit_keys: bool | None = None,
     ) -> LanguageModel:
         """Swap the attention of every layer in place, keeping the weights.
 
@@ -283,6 +288,11 @@ class LanguageModel(nn.Module):
                 counts than trained with (kept for a later switch, like ``n_hashes``).
             self_mask: full shared-QK attention masks the score ``i -> i`` (``True``, the
                 paper) or not (an evaluation diagnostic); kept for a later switch.
+            bucket_rule: LSH buckets per length, ``"paper"`` or ``"half"`` (see
+                :mod:`reformer.attention.buckets`); kept for a later switch.
+            unit_keys: full shared-QK attention normalises its keys (``True``, the paper) or
+                uses the raw queries (the fast.ai reproduction's full path); kept for a
+                later switch. LSH attention always normalises them.
 
         Returns:
             ``self``.
@@ -302,14 +312,22 @@ class LanguageModel(nn.Module):
             check_positive(n_hashes=n_hashes)
         if bucket_size is not None:
             check_positive(bucket_size=bucket_size)
+        if bucket_rule is not None:
+            check_choice("bucket_rule", bucket_rule, BUCKET_RULES)
         if attention == "lsh":
-            check_lsh_length(self.max_seq_len, bucket_size or self.bucket_size, self.bucket_rule)
+            check_lsh_length(
+                self.max_seq_len, bucket_size or self.bucket_size, bucket_rule or self.bucket_rule
+            )
         if n_hashes is not None:
             self.n_hashes = n_hashes
         if bucket_size is not None:
             self.bucket_size = bucket_size
         if self_mask is not None:
             self.self_mask = bool(self_mask)
+        if bucket_rule is not None:
+            self.bucket_rule = bucket_rule
+        if unit_keys is not None:
+            self.unit_keys = bool(unit_keys)
         for i, block in enumerate(self.layers.blocks):
             old = block.f.fn
             if attention != self.attention:
@@ -317,8 +335,9 @@ class LanguageModel(nn.Module):
             new = block.f.fn
             if attention == "lsh":  # plain attributes: changeable in place
                 new.n_hashes, new.bucket_size = self.n_hashes, self.bucket_size
+                new.bucket_rule = self.bucket_rule
             else:
-                new.self_mask = self.self_mask
+                new.self_mask, new.unit_keys = self.self_mask, self.unit_keys
         self.attention = attention
         return self
 

@@ -46,6 +46,9 @@ class ReformerLM(LanguageModel):
         bucket_rule: LSH buckets per length: ``"paper"`` ``2 * length / bucket_size`` (paper
             Section 2, the authors' code) or ``"half"`` ``length / bucket_size``
             (reformer-pytorch); see :mod:`reformer.attention.buckets`.
+        unit_keys: full shared-QK attention normalises its keys to unit length (the paper);
+            ``False`` uses the raw queries as keys (the fast.ai reproduction's full-attention
+            path). LSH attention always normalises them.
 
     Shapes:
         - ``tokens``: ``(b, l)`` int64, ``l <= max_seq_len`` (for LSH: ``l`` a multiple of
@@ -91,6 +94,7 @@ class ReformerLM(LanguageModel):
         loss_chunks: int = 1,
         axial_dims: tuple[int, int] | None = None,
         bucket_rule: str = "paper",
+        unit_keys: bool = True,
     ) -> None:
         super().__init__()
         check_model_args(
@@ -141,4 +145,5 @@ class ReformerLM(LanguageModel):
             loss_chunks=loss_chunks,
             axial_dims=axial_dims,
             bucket_rule=bucket_rule,
+            unit_keys=unit_keys,
         )

@@ -45,6 +45,7 @@ class TransformerLM(LanguageModel):
         bucket_size: LSH bucket size, used only after a switch to LSH attention.
         axial_dims: ``None`` (summed axial tables) or ``(d1, d2)`` with ``d1 + d2 = d_model``.
         bucket_rule: LSH buckets per length, used only after a switch to LSH attention.
+        unit_keys: with ``shared_qk``, keys of unit length (the paper) or the raw queries.
 
     Shapes:
         - ``tokens``: ``(b, l)``; logits: ``(b, l, V)``
@@ -76,6 +77,7 @@ class TransformerLM(LanguageModel):
         bucket_size: int = 64,
         axial_dims: tuple[int, int] | None = None,
         bucket_rule: str = "paper",
+        unit_keys: bool = True,
     ) -> None:
         super().__init__()
         check_model_args(
@@ -118,4 +120,5 @@ class TransformerLM(LanguageModel):
             loss_chunks=loss_chunks,
             axial_dims=axial_dims,
             bucket_rule=bucket_rule,
+            unit_keys=unit_keys,
         )

@@ -168,6 +168,9 @@ def measure_steps(
     quiet_wait_s: float = 0.0,
     memory: bool = True,
     memory_repeats: int = 1,
+    stop_spread: float | None = None,
+    stop_after: int = 3,
+    decide_above_s: float | None = None,
 ) -> dict[str, Any]:
     """Measure the peak RSS growth of ``step``, then time it over repeats.
 
@@ -177,7 +180,12 @@ def measure_steps(
     reset (:class:`PeakRSS`). Then time, with glibc in its steady state
     (:data:`MALLOC_STEADY`): one more untimed step, then samples until ``repeats``
     uncontended ones exist, or ``max_repeats`` in all, or the time budget is spent with at
-    least ``min_repeats``.
+    least ``min_repeats``, or (sequential stopping, both optional) the samples settle the
+    question: at least ``stop_after`` uncontended samples whose spread ``(max - min) /
+    median`` is at most ``stop_spread`` (more samples would not move the median by more than
+    the spread), or every uncontended sample so far, at least one, slower than
+    ``decide_above_s`` (``"decided": True``: a comparison against that time is settled
+    whatever the next samples say, since the median of the samples taken is above it).
 
     An expensive step (the last warm-up step took longer than ``long_step_s``) saves steps:
     the warm-up step's own peak is the memory sample and the first steady-state step is the
@@ -198,19 +206,28 @@ def measure_steps(
             leave the CPU idle (:func:`wait_for_quiet`).
         memory: measure the peak RSS growth of a step.
         memory_repeats: memory samples (each one step).
+        stop_spread: stop once ``stop_after`` uncontended samples lie within this relative
+            spread (``None``: never).
+        stop_after: uncontended samples before ``stop_spread`` may stop the repeats.
+        decide_above_s: stop once every uncontended sample (at least one) is slower than
+            this (``None``: never).
 
     Returns:
         ``{"time_s": summarize(...), "cpu_s": summarize(...), "peak_rss_bytes":
         summarize(...) or None, "warmup_s": [...], "n_contended": int, "n_samples": int,
         "memory_method": str, "memory_first_step": bool, "over_cap": bool,
-        "quiet_waited_s": float, "samples": [{"wall", "cpu", "foreign", "contended",
-        "first_step"}]}``; ``time_s`` and ``cpu_s`` summarise the uncontended samples when
+        "quiet_waited_s": float, "stopped": str, "decided": bool, "samples": [{"wall",
+        "cpu", "foreign", "contended", "first_step"}]}``; ``stopped`` says why the repeats
+        ended (``repeats``, ``max_repeats``, ``budget``, ``spread``, ``decided``,
+        ``over_cap``); ``time_s`` and ``cpu_s`` summarise the uncontended samples when
         there are any, else all of them.
 
     Example:
         >>> r = measure_steps(lambda: sum(range(1000)), repeats=3, memory=False)
         >>> r["n_samples"] >= 3 and r["time_s"]["min"] <= r["time_s"]["median"]
         True
+        >>> measure_steps(lambda: None, repeats=9, memory=False, decide_above_s=-1.0)["stopped"]
+        'decided'
     """
     if repeats < 1 or min_repeats < 1:
         raise ValueError(f"repeats={repeats}, min_repeats={min_repeats} must be >= 1")
@@ -254,13 +271,21 @@ def measure_steps(
         )
     elif not long:
         step()  # the heap's first growth in the steady state is not timed
+    stopped = "over_cap" if over_cap else "repeats"
     while not over_cap:
-        clean = [s for s in samples if not s["contended"]]
+        clean = [s["wall"] for s in samples if not s["contended"]]
         spent = sum(s["wall"] for s in samples)  # waits excluded
         previous = samples[-1]["wall"] if samples else 0.0
-        if len(samples) >= max_repeats or len(clean) >= repeats:
-            break
-        if len(samples) >= min_repeats and spent + previous > budget_s:
+        reason = _stop_reason(
+            len(samples), clean, spent + previous, repeats, min_repeats, max_repeats, budget_s
+        )
+        if reason is None and clean and decide_above_s is not None:
+            reason = "decided" if min(clean) > decide_above_s else None
+        if reason is None and stop_spread is not None and len(clean) >= max(1, stop_after):
+            spread = (max(clean) - min(clean)) / max(statistics.median(clean), 1e-12)
+            reason = "spread" if spread <= stop_spread else None
+        if reason is not None:
+            stopped = reason
             break
         waited += wait_for_quiet(quiet_wait_s)
         samples.append({**_timed(step), "first_step": not samples and long})
@@ -275,8 +300,30 @@ def measure_steps(
         "memory_first_step": memory_first_step,
         "over_cap": over_cap,
         "quiet_waited_s": waited,
+        "stopped": stopped,
+        "decided": stopped == "decided",
         "samples": samples,
     }
+
+
+def _stop_reason(
+    n: int,
+    clean: list[float],
+    projected: float,
+    repeats: int,
+    min_repeats: int,
+    max_repeats: int,
+    budget_s: float,
+) -> str | None:
+    """Why the timed samples stop now (``None``: take another): enough uncontended ones, the
+    most in all, or the next one would overrun the budget after ``min_repeats``."""
+    if len(clean) >= repeats:
+        return "repeats"
+    if n >= max_repeats:
+        return "max_repeats"
+    if n >= min_repeats and projected > budget_s:
+        return "budget"
+    return None
 
 
 def _summarize_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -326,6 +373,7 @@ def pool_measurements(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "n_contended": sum(r["n_contended"] for r in results),
         "n_samples": sum(r["n_samples"] for r in results),
         "over_cap": any(r.get("over_cap") for r in results),
+        "decided": all(r.get("decided") for r in results),
         "quiet_waited_s": sum(r["quiet_waited_s"] for r in results),
         "samples": samples,
         "processes": len(results),

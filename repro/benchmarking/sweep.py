@@ -78,11 +78,20 @@ def load_config(
     workloads: Workloads, block: Any = None, *, quick: bool = False, where: str = "benchmark"
 ) -> dict[str, Any]:
     """The effective settings: the paper's defaults, then ``block`` (params.yaml's
-    ``benchmark:``; ``None`` for none), then the quick shapes when ``quick`` or the settings
-    say so. Raises a one-line ``ValueError`` naming the bad key."""
+    ``benchmark:``; ``None`` for none), with a named ``mode``'s settings
+    (:attr:`Workloads.modes`, e.g. ``small``) between the two, then the quick shapes when
+    ``quick`` or the settings say so. Raises a one-line ``ValueError`` naming the bad key."""
     config = copy.deepcopy(dict(workloads.defaults))
     if block is not None:
         config = merge(config, block, where)
+    mode = config.get("mode")
+    if mode is not None:
+        modes = ["full", *workloads.modes]
+        if mode not in modes:
+            raise ValueError(f"{where}.mode={mode!r} is not allowed: use one of {modes}")
+        if mode in workloads.modes:  # the mode's settings, then the block's own over them
+            config = merge(merge(config, workloads.modes[mode], where), block or {}, where)
+            config["mode"] = mode
     if quick or config.get("quick"):
         config = merge(config, workloads.quick, where)
         config["quick"] = True
@@ -188,6 +197,8 @@ class Sweep:
             "memory_repeats": 1,
             "cap_s": cap_s,
             "memory": True,
+            "stop_spread": t.get("stop_spread"),
+            "stop_after": t.get("stop_after", 3),
         }
         timing.update(over)
         timing["max_repeats"] = max(timing["max_repeats"], timing["repeats"])
@@ -265,7 +276,7 @@ def run_sweep(
     sweep = Sweep(workloads, config, context)
     report = sweep.report
     start = time.time()
-    report["mode"] = "quick" if config.get("quick") else "full"
+    report["mode"] = "quick" if config.get("quick") else str(config.get("mode") or "full")
     report["started"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     extra = workloads.setup(sweep) if workloads.setup is not None else {}
     report["machine"] = machine_info(workloads.versions)

@@ -11,6 +11,9 @@ The kit itself reads these settings of ``defaults`` where they exist:
 
 - ``threads`` (int >= 1), ``seed`` (int), ``quick`` (bool): torch threads, the seed, and
   whether the ``quick`` shapes replace the defaults;
+- ``mode`` (``"full"`` or a key of ``modes``): a named set of settings over the defaults
+  (for example a ``small`` sweep of a few minutes for a quick main job), under the
+  params block's own settings;
 - ``sections``: the names of the sections to run (a subset of ``sections``' keys; default:
   all of them);
 - ``memory_guard_gb``: how much a configuration run by :meth:`Sweep.run` may grow;
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +53,8 @@ class Workloads:
         defaults: every setting with its default (see the module docstring for the keys the
             kit reads); a params file may override any of them, and no other.
         quick: the overrides of the quick mode (tiny shapes, one sample each).
+        modes: named overrides that a params block selects with ``mode: <name>`` (a smaller
+            sweep, say); ``mode: full`` (or none) keeps the defaults.
         sections: section name -> ``run(sweep) -> dict``, in the order they run; each
             result is stored under its name in the report.
         targets: ``targets(report, thresholds) -> [Target, ...]``: the verdicts from the
@@ -89,6 +94,7 @@ class Workloads:
     versions: Sequence[str] = ("torch",)
     preload: Sequence[str] = ()
     accelerator: Workloads | None = None
+    modes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def load_workloads(

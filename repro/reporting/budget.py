@@ -145,6 +145,9 @@ def budget_tables(data: Any) -> str:
     (``tab:budget-paper``) follows the current one (``tab:budget``) unless both hold the
     same rows, i.e. the current profile is the paper profile.
     """
+    if isinstance(data, Mapping) and data.get("available") is False:  # no cost model
+        reason = latex_escape(str(data.get("reason", "the paper has no cost model")))
+        return rf"\emph{{Not available: {reason}.}}" + "\n"
     current = _budget_rows(data)
     if current is None:
         return (

@@ -27,7 +27,7 @@ Example:
     <BLANKLINE>
     | metric | base | head | change |
     | --- | ---: | ---: | ---: |
-    | acc.full | 0.5 | 0.75 | +0.25 (+50%) |
+    | acc.full | 0.5000 | 0.7500 | +0.2500 (+50.0%) |
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def leaves(data: Any, prefix: str = "") -> dict[str, Any]:
     """Every leaf of nested mappings, keys joined with dots (a list is one leaf).
 
     Example:
-        >>> leaves({"train": {"lr": 0.003, "betas": [0.9, 0.98]}, "paper": "reformer"})
-        {'train.lr': 0.003, 'train.betas': [0.9, 0.98], 'paper': 'reformer'}
+        >>> leaves({"train": {"lr": 0.003, "betas": [0.9, 0.98]}, "seed": 0})
+        {'train.lr': 0.003, 'train.betas': [0.9, 0.98], 'seed': 0}
     """
     if isinstance(data, Mapping) and data:
         out: dict[str, Any] = {}
@@ -101,7 +101,7 @@ def flatten(data: Any) -> Metrics:
 def load_folder(folder: str | Path) -> dict[str, Metrics]:
     """Experiment name -> its flattened metrics, for every ``*.json`` in ``folder``.
 
-    A missing folder is an empty one (a base branch without a baseline yet).
+    A missing folder is an empty one (a base whose smoke run failed).
     """
     folder = Path(folder)
     runs = {}
@@ -162,14 +162,14 @@ def format_value(value: float | None) -> str:
     """Integers as they are, other numbers with 4 significant digits, a missing one as a dash.
 
     Example:
-        >>> [format_value(v) for v in (300, 0.99566, 7.3e-05, 91.234, 2.0, None)]
-        ['300', '0.9957', '7.3e-05', '91.23', '2', '—']
+        >>> [format_value(v) for v in (300, 0.99566, 0.174, 7.3e-05, 91.234, 2.0, None)]
+        ['300', '0.9957', '0.1740', '7.300e-05', '91.23', '2.000', '—']
     """
     if value is None:
         return "—"
     if isinstance(value, int):
         return str(value)
-    return f"{value:.4g}"
+    return f"{value:#.4g}"  # '#': trailing zeros kept, so every float shows 4 digits
 
 
 def format_change(base: float | None, head: float | None) -> str:
@@ -177,7 +177,7 @@ def format_change(base: float | None, head: float | None) -> str:
 
     Example:
         >>> format_change(0.5, 0.75), format_change(2.0, 1.0), format_change(0, 3)
-        ('+0.25 (+50%)', '-1 (-50%)', '+3')
+        ('+0.2500 (+50.0%)', '-1.000 (-50.0%)', '+3')
         >>> format_change(None, 1.0), format_change(1.0, None)
         ('new', 'removed')
     """
@@ -186,9 +186,9 @@ def format_change(base: float | None, head: float | None) -> str:
     if head is None:
         return "removed"
     delta = head - base
-    text = f"{delta:+.4g}"
+    text = f"{delta:+d}" if isinstance(delta, int) else f"{delta:+#.4g}"
     if base:
-        text += f" ({100 * delta / abs(base):+.3g}%)"
+        text += f" ({100 * delta / abs(base):+#.3g}%)"
     return text
 
 
@@ -245,8 +245,10 @@ def render(
     """The whole comment, in Markdown, starting with :data:`MARKER`.
 
     Args:
-        base_dir, head_dir: metrics folders (see the module's docstring).
-        base_label, head_label: how the comment names the two sides (a branch, a commit).
+        base_dir: the base's metrics folder (see the module's docstring).
+        head_dir: the pull request's metrics folder.
+        base_label: how the comment names the base (a branch).
+        head_label: how the comment names the pull request (a commit).
         plot_url: where the training-curve PNG is (a workflow artifact); no link without it.
         base_error: why the base has no metrics (its run failed), shown as a note.
         rtol: the relative difference below which a metric counts as unchanged.
@@ -354,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 atomic_write_text(args.out, text)
             else:
                 sys.stdout.write(text)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"pr_comment {args.command}: {err}", file=sys.stderr)
         return 1
     return 0

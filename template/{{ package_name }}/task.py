@@ -44,8 +44,6 @@ __all__ = [
 
 NAME = "reversal"
 SPLITS = ("train", "valid", "test")
-
-
 #: The task's parameters (``tasks.reversal`` in ``params.yaml``), each with its minimum.
 PARAMS = {"length": 1, "vocab_size": 2, "n_train": 1, "n_valid": 1, "n_test": 1, "seed": 0}
 
@@ -72,7 +70,7 @@ def validate(params: Mapping[str, Any]) -> dict[str, int]:
     out = {}
     for key, minimum in PARAMS.items():
         if key not in params:
-            raise ValueError(f"{key} is required; required: {', '.join(PARAMS)}")
+            raise ValueError(f"{key} is missing; required: {', '.join(PARAMS)}")
         value = params[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
             raise ValueError(f"{key} = {value!r}: must be an integer >= {minimum}")

@@ -70,10 +70,31 @@ def test_copy_rate_is_the_share_of_counted_predictions_equal_to_the_current_toke
 
 
 def test_modes_of_each_kind_of_experiment():
-    ev = {"n_hashes": [1, 2], "bucket_sizes": [4, 16], "bucket_rounds": [1], "no_self_mask": True}
+    ev = {
+        "n_hashes": [1, 2],
+        "bucket_sizes": [4, 16],
+        "bucket_rounds": [1],
+        "no_self_mask": True,
+        "raw_keys": True,
+        "qk_scales": [16],
+    }
     shared = params({"model": {"attention": "lsh"}}, ev).experiment("e")
     labels = [m.label for m in eval_modes(shared, shared.evaluate)]
-    assert labels == ["full", "full-noself", "lsh1", "lsh2", "lsh1-b4", "lsh1-b16"]
+    assert labels == [
+        "full",
+        "full-noself",
+        "full-rawkeys",
+        "full-x16",
+        "full-noself-x16",
+        "lsh1",
+        "lsh2",
+        "lsh1-b4",
+        "lsh1-b16",
+    ]
+    assert eval_modes(shared, shared.evaluate)[2].unit_keys is False
+    assert eval_modes(shared, shared.evaluate)[4] == EvalMode(
+        "full-noself-x16", "full", None, None, False, 16
+    )
     assert eval_modes(shared, shared.evaluate)[1] == EvalMode(
         "full-noself", "full", None, None, False
     )
@@ -112,6 +133,8 @@ def test_evaluate_reports_accuracy_and_copy_rate_for_every_mode(data_dir, shared
         "bucket_sizes": [4, 16],
         "bucket_rounds": [1, 2],
         "no_self_mask": True,
+        "raw_keys": True,
+        "qk_scales": [4],
     }
     exp = params(
         {
@@ -137,7 +160,28 @@ def test_evaluate_reports_accuracy_and_copy_rate_for_every_mode(data_dir, shared
     expected = evaluate_lm(model, test_set, 4, torch.device("cpu"))
     label = "full-noself" if shared_qk else "full"
     assert result.metrics["copy_rate"][label] == round(expected["copy_rate"], 6)
+    if shared_qk:  # queries x 4 by hand: every score x 4
+        model.set_attention("full", self_mask=False)
+        for block in model.layers.blocks:
+            block.f.fn.to_qk.weight.data *= 4
+        expected = evaluate_lm(model, test_set, 4, torch.device("cpu"))
+        for block in model.layers.blocks:
+            block.f.fn.to_qk.weight.data /= 4
+        assert result.metrics["accuracy"]["full-noself-x4"] == round(expected["accuracy"], 6)
+        assert result.metrics["copy_rate"]["full-noself-x4"] == round(expected["copy_rate"], 6)
+        model.set_attention("full", self_mask=True, unit_keys=False)
+        expected = evaluate_lm(model, test_set, 4, torch.device("cpu"))
+        model.set_attention("full", unit_keys=True)
+        assert result.metrics["accuracy"]["full-rawkeys"] == round(expected["accuracy"], 6)
     model.set_attention("lsh", 1, bucket_size=16)
     torch.manual_seed(exp.evaluate.seed)
     expected = evaluate_lm(model, test_set, 4, torch.device("cpu"))
     assert result.metrics["accuracy"]["lsh1-b16"] == round(expected["accuracy"], 6)
+
+
+def test_lsh_with_raw_keys_is_a_one_line_error():
+    with pytest.raises(ConfigError) as info:
+        params({"model": {"attention": "lsh", "unit_keys": False}})
+    assert "experiments.e.model.unit_keys = False: LSH attention normalises" in str(info.value)
+    raw = params({"model": {"attention": "full", "unit_keys": False}}).experiment("e")
+    assert build_model(raw, 8).core.layers.blocks[0].f.fn.unit_keys is False

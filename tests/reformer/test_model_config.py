@@ -156,13 +156,69 @@ def test_lsh_without_shared_qk_and_batch_not_divisible_by_ranks():
     assert "train.batch_size = 9" in message and "nproc_per_node x grad_accum = 2" in message
 
 
-def test_default_profile_has_the_table2_experiments():
+def test_default_profile_has_the_table2_experiments_and_the_one_head_model():
     params = load_params(ROOT / "configs" / "default.yaml")
-    assert list(params.experiments) == ["dup-full", "dup-lsh1", "dup-lsh2", "dup-lsh4"]
+    assert list(params.experiments) == [
+        "dup-full",
+        "dup-lsh1",
+        "dup-lsh2",
+        "dup-lsh4",
+        "dup-full-h1",
+    ]
     assert all(e.model.shared_qk for e in params.experiments.values())
+    assert all(e.model.bucket_rule == "paper" for e in params.experiments.values())
     variants = {n: (e.model.attention, e.model.n_hashes) for n, e in params.experiments.items()}
     assert variants["dup-full"][0] == "full"
     assert [variants[f"dup-lsh{r}"] for r in (1, 2, 4)] == [("lsh", 1), ("lsh", 2), ("lsh", 4)]
+    one, four = params.experiment("dup-full-h1"), params.experiment("dup-full")
+    assert one.model == dataclass_replace(four.model, n_heads=1)  # only the heads differ
+    ev = four.evaluate  # the evaluation-time experiments of every model
+    assert ev.no_self_mask and ev.qk_scales and ev.bucket_sizes and ev.bucket_rules == ["half"]
+
+
+def _profile(name: str):
+    return load_params(ROOT / "configs" / f"{name}.yaml")
+
+
+def test_heads_profile_is_the_grid_with_one_head_beside_four_and_separate_qk():
+    exps = _profile("heads").experiments
+    for name in ("full", "lsh1", "lsh2", "lsh4"):
+        four, one = exps[f"dup-{name}"], exps[f"dup-{name}-h1"]
+        assert (four.model.n_heads, one.model.n_heads) == (4, 1)
+        assert one.model == dataclass_replace(four.model, n_heads=1)
+    for name, heads in (("dup-full-sepqk", 4), ("dup-full-sepqk-h1", 1)):
+        sep = exps[name]
+        assert (sep.model.attention, sep.model.shared_qk, sep.model.n_heads) == (
+            "full",
+            False,
+            heads,
+        )
+        assert sep.evaluate.lsh_separate_qk and "lsh1" in [
+            m.label for m in eval_modes(sep, sep.evaluate)
+        ]
+
+
+def test_seeds_profile_trains_each_table2_model_with_five_seeds():
+    exps = _profile("seeds").experiments
+    default = _profile("default").experiments
+    for name in ("full", "lsh1", "lsh2", "lsh4"):
+        runs = [exps[f"dup-{name}"]] + [exps[f"dup-{name}-s{k}"] for k in range(1, 5)]
+        assert [e.seed for e in runs] == [0, 1, 2, 3, 4]
+        assert all(e.model == default[f"dup-{name}"].model for e in runs)  # only the seed differs
+        assert all(e.train == default[f"dup-{name}"].train for e in runs)
+
+
+def test_table2_profile_is_the_papers_length_with_the_papers_bucket_rule():
+    params = _profile("table2")
+    assert {"dup-full", "dup-lsh1", "dup-lsh2", "dup-lsh4", "dup-full-h1"} <= set(
+        params.experiments
+    )
+    for exp in params.experiments.values():
+        m = exp.model
+        assert exp.seq_len == 1024 and exp.task_params["vocab_size"] == 128
+        assert (m.bucket_rule, m.bucket_size) == ("paper", 64)  # 2 * 1024 / 64 = 32 buckets
+        assert m.n_heads == (1 if exp.name.endswith("-h1") else 4)
+        assert exp.train.steps * exp.train.batch_size >= 2000 * 8  # paper.md: ~2,000 steps at 8
 
 
 WMT = {"max_len": 12, "vocab_size": 64}  # validated only (nothing is downloaded here)
@@ -278,12 +334,19 @@ def test_paper_profile_defines_table4_and_the_section5_ablations():
     assert exps["enwik8-12l"].model.n_layers == 12 and exps["enwik8-12l"].train.steps == 20_000
 
 
-def test_every_claim_names_experiments_of_the_paper_profile():
+def test_every_claim_names_experiments_of_a_profile():
     claims = yaml.safe_load((ROOT / "report" / "claims.yaml").read_text())
     paper = load_params(ROOT / "configs" / "paper.yaml").experiments
+    every = set()
+    for path in (ROOT / "configs").glob("*.yaml"):
+        every |= set(load_params(path).experiments)
     named = {e for c in claims["claims"] for e in c.get("experiments", [])}
-    named |= {row["experiment"] for table in claims["tables"] for row in table.get("rows", [])}
-    assert named and named <= set(paper), sorted(named - set(paper))
+    from repro.reporting.generated import table_experiments
+
+    named |= {e for table in claims["tables"] for e in table_experiments(table)}
+    assert named and named <= every, sorted(named - every)
+    table2 = {row["experiment"] for row in claims["tables"][0]["rows"]}
+    assert table2 <= set(paper)  # the paper's own grid runs at the paper's scale
     # Table 4: the paper's three numbers for each of its three reversible models
     table4 = {
         (c["experiments"][0], c["metric"]): c["paper"]

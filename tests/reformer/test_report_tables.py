@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from reporting_runs import CLAIMS, REPO, RUNS, write_project
+from reformer_runs import CLAIMS, REPO, RUNS, write_project
 
 from reformer.report_charts import HEIGHT, WIDTH
 from reformer.report_tables import Table2, readme_tables, report_tables
@@ -195,11 +195,18 @@ def test_seeds_count_the_runs_that_reach_the_threshold_and_give_the_spread() -> 
                 "metric": "eval/accuracy_lsh1",
                 "experiments": ["n0"],
             },
+            {
+                "label": "LSH-2",
+                "name": "lsh2",
+                "metric": "eval/accuracy_lsh2",
+                "experiments": ["m0", "m1"],
+            },
         ],
     }
     acc = {"f0": 1.0, "f1": 0.995, "f2": 0.05, "f3": 0.9899}  # f4 did not run
     runs = {e: _run({"eval/accuracy_full": v}) for e, v in acc.items()}
     runs |= {"l0": _run({"eval/accuracy_lsh4": 0.999}), "l1": _run({"eval/accuracy_lsh4": 1.0})}
+    runs |= {"m0": _run({"eval/accuracy_lsh2": 1.0}), "m1": _run({"eval/accuracy_lsh2": 0.3})}
     macros = Macros()
     tex = report_tables(spec, runs, macros)
     defs = _defs(macros)
@@ -214,7 +221,9 @@ def test_seeds_count_the_runs_that_reach_the_threshold_and_give_the_spread() -> 
         "99.2",
         "100.0",
     )
-    assert defs["CaseSeedsFull"] == "#2" and defs["CaseSeedsLshFour"] == "#1"
+    # all ran and converged: #1; all ran, one did not converge: #2; a seed missing: #3
+    assert defs["CaseSeedsLshFour"] == "#1" and defs["CaseSeedsLshTwo"] == "#2"
+    assert defs["CaseSeedsFull"] == "#3" and defs["SeedsLshTwoConverged"] == "1"
     assert defs["CaseSeedsLshOne"] == "#3" and defs["SeedsLshOneMin"] == "---"
     assert defs["SeedsThreshold"] == "99.0"
     assert r"\SeedsFullRuns{} of \SeedsFullListed" in tex

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_helpers import fresh_repo
-from test_pipeline_e2e import dvc, pipeline_env, run
+from pipeline_helpers import dvc, fresh_repo, pipeline_env, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(900)]
 
@@ -80,6 +79,8 @@ def clones(tmp_path_factory) -> tuple[Path, Path]:
     (a / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     use_remote(a, remote)
     dvc("repro", "report", cwd=a, timeout=600)
+    # W&B wrote nothing into the outputs after DVC saved them
+    assert "up to date" in dvc("status", "--with-deps", "report", cwd=a).stdout
     git("add", "-A", cwd=a)
     git("commit", "-qm", "smoke results", cwd=a)
     dvc("push", cwd=a)
@@ -103,7 +104,7 @@ def test_runs_live_inside_the_dvc_outputs(clones):
     assert len(evaluation) == 1 and (evaluation[0] / f"run-{ref['id']}.wandb").is_file()
     # no symbolic links: a DVC output holds plain files only
     assert not [p for p in (b / "models").rglob("*") if p.is_symlink()]
-    assert "up to date" in dvc("status", cwd=b).stdout
+    assert "up to date" in dvc("status", "--with-deps", "report", cwd=b).stdout
 
 
 def test_collaborator_b_builds_the_same_report_offline(clones):
@@ -115,7 +116,8 @@ def test_collaborator_b_builds_the_same_report_offline(clones):
     assert "Running stage 'train@" not in built and "Running stage 'evaluate@" not in built
 
     edit_discussion(a)  # the same edit in A: both PDFs must say the same
-    dvc("repro", "report", cwd=a, timeout=300)
+    rebuilt = dvc("repro", "report", cwd=a, timeout=300).stdout
+    assert "Running stage 'train@" not in rebuilt and "Running stage 'evaluate@" not in rebuilt
     assert generated(b) == generated(a)
     text_a, text_b = pdf_text(a), pdf_text(b)
     assert EDIT.split()[0] in text_b
@@ -142,4 +144,4 @@ def test_a_missing_run_folder_says_pull_then_pull_restores_it(clones):
 
     dvc("checkout", cwd=b)  # the run is in the DVC cache that `dvc pull` filled
     assert (b / ref["run_dir"]).is_dir()
-    assert "up to date" in dvc("status", cwd=b).stdout
+    assert "up to date" in dvc("status", "--with-deps", "report", cwd=b).stdout

@@ -156,6 +156,26 @@ def test_contributor_path_from_a_fresh_clone(tmp_path):
     assert "smoke params" not in sh(["git", "log", "--oneline", "-1"], clone)
 
 
+# --- dvc exp run -S keeps the committable params clean ----------------------------------
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "configs/default.yaml"])
+def test_dvc_set_param_leaves_no_trailing_whitespace(tmp_path, path):
+    """``dvc exp run -S`` rewrites params.yaml with ruamel at 80 columns: a flow collection or
+    a ``key: value`` line that does not fit is wrapped after ``, `` or ``: ``, leaving trailing
+    whitespace that the pre-commit hook then rejects. The profile that is committed must not
+    have such lines (block style, or a long scalar as a ``|-`` literal, keeps it clean)."""
+    from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` calls
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / path, params)
+    apply_overrides(params, ["train.lr=0.001"])
+    lines = params.read_text().splitlines()
+    assert yaml.safe_load(params.read_text())["train"]["lr"] == 0.001
+    wrapped = [f"{i}: {line!r}" for i, line in enumerate(lines, 1) if line != line.rstrip()]
+    assert not wrapped, f"{path} after -S train.lr=0.001:\n" + "\n".join(wrapped)
+
+
 # --- the hook scripts on their own --------------------------------------------------------
 
 

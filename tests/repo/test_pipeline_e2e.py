@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import dvc, make_repo, pipeline_env
 from test_tracking_run import run_contents
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(600)]
@@ -27,56 +27,6 @@ EXPERIMENTS = ("dup-full", "dup-lsh2")  # configs/smoke.yaml, duplication
 WMT = "wmt14-smoke"  # configs/smoke.yaml, translation on tests/fixtures/wmt14
 MODES = ("full", "lsh1", "lsh2", "lsh4", "lsh8")
 BLEU_KEYS = ("bleu", "sacrebleu_uncased", "sacrebleu_cased")
-
-
-def pipeline_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DVC_EXP_NAME", "WANDB_RUN_GROUP", "WANDB_API_KEY", "WANDB_DIR")
-    }
-    env.update(WANDB_MODE="offline", WANDB_SILENT="true", DVC_NO_ANALYTICS="1")
-    return env
-
-
-def make_repo(dest: Path, profile: str = "smoke") -> Path:
-    """Copy the project's files (tracked, and untracked but not ignored) into a new git repo."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    (dest / ".venv").symlink_to(sys.prefix)  # dvc.yaml runs .venv/bin/python
-    git = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci"]
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
-    subprocess.run(git + ["commit", "-qm", "copy"], cwd=dest, check=True)
-    run([sys.executable, "-m", "repro.config", "use", profile], dest)
-    return dest
-
-
-def run(cmd: list[str], cwd: Path, timeout: int = 400) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        cmd, cwd=cwd, env=pipeline_env(), capture_output=True, text=True, timeout=timeout
-    )
-    assert result.returncode == 0, (
-        f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
-    return result
-
-
-def dvc(*args: str, cwd: Path, timeout: int = 400) -> subprocess.CompletedProcess:
-    return run([str(Path(sys.prefix) / "bin" / "dvc"), *args], cwd, timeout)
 
 
 def digest(path: Path) -> str:

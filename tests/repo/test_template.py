@@ -88,8 +88,10 @@ def copier(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.Compl
     return result
 
 
-def answers(**override: str) -> list[str]:
-    return [arg for k, v in {**ANSWERS, **override}.items() for arg in ("--data", f"{k}={v}")]
+def answers(**override: str | None) -> list[str]:
+    """``--data`` arguments: :data:`ANSWERS` with ``override`` (``None``: not given)."""
+    given = {k: v for k, v in {**ANSWERS, **override}.items() if v is not None}
+    return [arg for k, v in given.items() for arg in ("--data", f"{k}={v}")]
 
 
 def generate(source: Path, dest: Path, ref: str = "HEAD") -> Path:
@@ -110,15 +112,9 @@ def commit_all(repo: Path, message: str) -> None:
 
 
 def copy_working_tree(dest: Path) -> Path:
-    """This repository's files (tracked, and new ones git would track), symlinks kept as
-    symlinks, in a new git repository: a template whose history the test controls."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
+    """This repository's files, symlinks kept as symlinks, in a new git repository: a
+    template whose history the test controls."""
+    for name in listed_files():
         source, target = ROOT / name, dest / name
         if not os.path.lexists(source) or os.path.lexists(target):
             continue  # deleted in the working tree, or already copied
@@ -140,19 +136,29 @@ def project_files(project: Path) -> set[str]:
     }
 
 
+def listed_files() -> list[str]:
+    """This repository's files that git tracks or would track (not ignored): what copier,
+    which copies from a clone, sees."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [name for name in listed.split("\0") if name]
+
+
 def symlinked_files() -> dict[str, Path]:
     """Project path -> this repository's file, for every file a template symlink copies."""
+    listed = {ROOT / name for name in listed_files()}
     out: dict[str, Path] = {}
-    for link in TEMPLATE.rglob("*"):
-        if not link.is_symlink():
-            continue
-        rel = link.relative_to(TEMPLATE)
-        target = link.resolve()
-        files = [target] if target.is_file() else [p for p in target.rglob("*") if p.is_file()]
-        for f in files:
-            if "__pycache__" in f.parts or f.suffix == ".pyc":
-                continue
-            out[(rel / f.relative_to(target)).as_posix() if f != target else rel.as_posix()] = f
+    for link in (p for p in TEMPLATE.rglob("*") if p.is_symlink()):
+        rel, target = link.relative_to(TEMPLATE), link.resolve()
+        if target.is_file():
+            out[rel.as_posix()] = target
+        for f in target.rglob("*") if target.is_dir() else ():
+            if f in listed and f.is_file():
+                out[(rel / f.relative_to(target)).as_posix()] = f
     return out
 
 
@@ -203,6 +209,14 @@ def test_bad_answers_are_refused_with_one_line(tmp_path, key, value, message):
     result = copier(*args, cwd=tmp_path, check=False)
     assert result.returncode != 0 and message in result.stderr
     assert not (dest / "repro").exists()
+
+
+def test_package_name_defaults_to_the_titles_first_words(tmp_path):
+    title = "3D Gaussian Splatting for Real-Time Rendering"
+    dest = tmp_path / "p"
+    args = answers(paper_title=title, package_name=None)
+    copier("copy", "--defaults", "--quiet", "--vcs-ref", "HEAD", *args, ROOT, dest, cwd=tmp_path)
+    assert (dest / "paper_3d_gaussian_splatting" / "paper.py").is_file()
 
 
 # --- the generated project -------------------------------------------------------------------
@@ -289,6 +303,14 @@ def test_report_skeleton_has_the_mlrc_headings_and_one_claim(project):
     assert "reverse" in default["experiments"]
 
 
+def test_paper_to_code_names_tests_that_exist(project):
+    page = (project / "docs/paper-to-code.md").read_text()
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", page)
+    assert named
+    for path, test in named:
+        assert f"def {test}(" in (project / path).read_text(), f"{path}::{test}"
+
+
 #: The Reformer's package (imports, paths, ``paper: reformer``) and the project's old name;
 #: the docs may still say "the Reformer" in prose (the paper this kit was first built for).
 REFORMER = re.compile(r"\breformer\b(?!-pytorch)|Reformer reproduction")
@@ -321,7 +343,8 @@ def test_toy_paper_tests_and_doctests_pass_in_the_project(project):
         project,
         OMP_NUM_THREADS="1",
     )
-    assert re.search(r"\b([5-9]|\d\d+) passed\b", out), out[-2000:]
+    passed = re.search(r"(\d+) passed", out)
+    assert passed and int(passed.group(1)) >= 14, out[-2000:]  # 3 tests, 11 doctests
 
 
 def test_toy_paper_plugs_into_the_kit(project, tmp_path, monkeypatch):

@@ -279,15 +279,26 @@ def test_stage_script_uses_the_cost_model_of_the_paper_the_params_name(tmp_path,
     assert stage.paper_name(params) == "reformer"  # no `paper:` key: the default
 
 
-def test_stage_script_errors_are_one_line(tmp_path, monkeypatch, capsys):
+def test_a_paper_without_a_cost_model_gets_a_not_available_file(tmp_path, monkeypatch, capsys):
+    """The cost model is an optional plug-in: the stage succeeds and says so, and the
+    report's section says "not available" instead of failing the pipeline."""
+    from repro.reporting import budget_tables
+
     _plug_in(monkeypatch, "toy_budget_paper_without_costs", None)
-    params = tmp_path / "params.yaml"
+    params, out = tmp_path / "params.yaml", tmp_path / "budget.json"
     params.write_text("paper: toy_budget_paper_without_costs\n")
-    assert stage.main(["--params", str(params)]) == 2
-    assert capsys.readouterr().err == (
-        "error: paper 'toy_budget_paper_without_costs' has no cost_model: set "
-        "PAPER.cost_model to a repro.budget.CostModel in its paper.py\n"
-    )
+    assert stage.main(["--params", str(params), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data == {
+        "available": False,
+        "reason": "paper 'toy_budget_paper_without_costs' has no cost model (PAPER.cost_model)",
+    }
+    assert "no cost model" in capsys.readouterr().out
+    assert budget_tables(data).startswith(r"\emph{Not available: paper")
+
+
+def test_stage_script_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    params = tmp_path / "params.yaml"
     params.write_text("paper: no_such_paper_pkg\n")
     assert stage.main(["--params", str(params)]) == 2
     err = capsys.readouterr().err

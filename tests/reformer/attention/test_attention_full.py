@@ -100,6 +100,25 @@ def test_shared_qk_self_mask_switch_against_softmax_attention(causal):
     assert (with_mask - without).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_shared_qk_raw_keys_against_softmax_attention(causal):
+    """unit_keys=False: the keys are the raw queries (fast.ai's full-attention path), with
+    the self-mask; the default normalises them (the paper)."""
+    torch.manual_seed(1)
+    attn = FullSelfAttention(16, 2, causal=causal, shared_qk=True, unit_keys=False).double()
+    l = 9
+    x = torch.randn(2, l, 16, dtype=torch.float64)
+    q = heads(x @ attn.to_qk.weight.T, 2)
+    v = heads(x @ attn.to_v.weight.T, 2)
+    allowed = torch.ones(l, l, dtype=torch.bool)
+    allowed = (allowed.tril() if causal else allowed)[None, None]
+    raw = attend(q, q, v, allowed, self_value=-1e5) @ attn.to_out.weight.T
+    assert (attn(x) - raw).abs().max() < 1e-10
+    attn.unit_keys = True
+    unit = attend(q, q / q.norm(dim=-1, keepdim=True), v, allowed, self_value=-1e5)
+    assert (attn(x) - unit @ attn.to_out.weight.T).abs().max() < 1e-10
+
+
 def test_cross_attention_matches_softmax_attention():
     torch.manual_seed(0)
     attn = FullCrossAttention(16, 4).double()

@@ -64,6 +64,16 @@ def _check_target_consistency(targets: dict) -> None:
             assert row["speedup"] == pytest.approx(row["sdpa_s"] / row["lsh1_s"])
             need = row["required"]
             assert row["passed"] == (row["speedup"] >= need if need > 1 else row["speedup"] > 1)
+    roofline = targets["lsh_roofline"]
+    peak = roofline["matmul_peak_flops_per_s"]
+    for row in roofline["entries"]:  # FLOPs over the median time, over the run's matmul rate
+        assert row["flops"] > 0 and row["peak_fraction"] == pytest.approx(row["flops_per_s"] / peak)
+        assert row["passed"] == (row["peak_fraction"] >= roofline["threshold"])
+    flat = targets["lsh1_flat_cost"]
+    if flat["ratio"] is not None:
+        first, last = flat["cost_per_token_s"]
+        assert flat["ratio"] == pytest.approx(last / first)
+        assert flat["passed"] == (flat["ratio"] <= flat["threshold"])
     depth = targets["reversible_depth_memory"]
     if depth["ratio"] is not None:
         assert depth["passed"] == (depth["ratio"] <= depth["threshold"])
@@ -104,7 +114,9 @@ def test_quick_stage_end_to_end(tmp_path):
     assert tries and report["longest"]["longest"] == 1024
     assert all(t["status"] == "ok" and t["fits"] for t in tries)
     assert [row["name"] for row in report["targets"]] == [
+        "lsh_roofline",
         "lsh_vs_peers",
+        "lsh1_flat_cost",
         "lsh1_vs_sdpa",
         "reversible_depth_memory",
         "tokens_per_s_vs_peers",
@@ -116,8 +128,12 @@ def test_quick_stage_end_to_end(tmp_path):
         assert row["required"] == row["details"]["threshold"]
     _check_target_consistency(_checks(report))
     views = report["views"]
-    assert [f["label"] for f in views["figures"]] == ["fig:speed", "fig:memory"]
-    assert [f["curve"] for f in views["figures"]] == ["attention_time", "depth_memory"]
+    assert [f["label"] for f in views["figures"]] == ["fig:speed", "fig:roofline", "fig:memory"]
+    assert [f["curve"] for f in views["figures"]] == [
+        "attention_time",
+        "attention_roofline",
+        "depth_memory",
+    ]
     for table in views["tables"]:
         assert all(len(row) == len(table["columns"]) for row in table["rows"])
     for name in (

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from reformer.benchmarks import WORKLOADS
-from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK
+from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK, SMALL
 from reformer.benchmarks.longest import projected_length
 from reformer.benchmarks.targets import (
     compute_targets,
@@ -65,7 +65,7 @@ def _att(impl, r, length, t, mem=100.0):
 
 
 def test_peer_target_uses_the_faster_peer_and_memory():
-    t = dict(DEFAULTS["targets"], memory_slack_mb=0.0)
+    t = dict(DEFAULTS["targets"], memory_slack_mb=0.0, peer_speedup=1.5)
     attention = {
         "settings": {"cap_s": 10.0},
         "results": [
@@ -136,6 +136,7 @@ def test_peer_target_passes_a_cell_where_every_peer_ran_out_of_memory():
             "reformer-pytorch (s)": "out of memory",
             "HF transformers (s)": "out of memory",
             "speedup": "—",
+            "of peak": None,
         }
     ]
 
@@ -239,6 +240,8 @@ def test_every_profile_block_loads_over_the_one_set_of_defaults(path):
     assert merge(DEFAULTS, DEFAULTS) == DEFAULTS and set(block) <= set(DEFAULTS)
     config = load_config(WORKLOADS, block)
     base = merge(DEFAULTS, block)
+    if base["mode"] == "small":  # the mode's settings, then the block's own over them
+        base = dict(merge(merge(base, SMALL), block), mode="small")
     expected = dict(merge(base, QUICK), quick=True) if base["quick"] else base
     assert config == expected and set(config) == set(DEFAULTS)
     assert load_workloads(REPO / path)[1] == (block or None)
@@ -246,8 +249,9 @@ def test_every_profile_block_loads_over_the_one_set_of_defaults(path):
 
 def test_the_gpu_quick_shapes_are_the_cpu_sweeps():
     assert GPU_QUICK["longest"] == QUICK["longest"]
+    cpu_only = ("processes", "peer_cap_s", "peak_size")  # the pooling, peers and roofline
     assert GPU_QUICK["attention"] == {
-        k: v for k, v in QUICK["attention"].items() if k != "processes"
+        k: v for k, v in QUICK["attention"].items() if k not in cpu_only
     }
     assert set(GPU_DEFAULTS) == {"seed", "repeats", "attention", "longest", "utilisation"}
 
@@ -305,9 +309,18 @@ def test_rows_carry_the_deciding_number_the_verdict_and_the_notes():
         "longest": {"settings": {"memory_limit_gb": 16.0}, "longest": 2048},
     }
     rows = {r.name: r for r in compute_targets(report, t)}
-    assert list(rows) == ["lsh_vs_peers", "lsh1_vs_sdpa", "longest_sequence"]
+    assert list(rows) == [
+        "lsh_roofline",
+        "lsh_vs_peers",
+        "lsh1_flat_cost",
+        "lsh1_vs_sdpa",
+        "longest_sequence",
+    ]
     peers = rows["lsh_vs_peers"]
-    assert (peers.required, peers.measured, peers.met) == (1.5, None, True)
+    assert (peers.required, peers.measured, peers.met) == (2.5, None, True)
+    # No FLOPs or matmul peak in these results, and LSH-1 at one length only: undecided.
+    assert (rows["lsh_roofline"].measured, rows["lsh_roofline"].met) == (None, None)
+    assert (rows["lsh1_flat_cost"].measured, rows["lsh1_flat_cost"].met) == (None, None)
     assert peers.note == "1 cell(s) where every peer ran out of memory"
     assert peers.target == peers.details["description"] and peers.details["passed"] is True
     sdpa = rows["lsh1_vs_sdpa"]

@@ -111,3 +111,42 @@ def test_pool_measurements_pools_uncontended_samples_of_every_process():
     assert every["time_s"]["median"] == 2.0 and every["peak_rss_bytes"] is None
     with pytest.raises(ValueError, match="results"):
         pool_measurements([])
+
+
+def _fake_walls(monkeypatch, walls):
+    """Timed samples of the given durations, uncontended, without running anything."""
+    from repro.benchmarking import measurement
+
+    left = list(walls)
+    monkeypatch.setattr(
+        measurement,
+        "_timed",
+        lambda step: {"wall": left.pop(0), "cpu": 0.0, "foreign": 0.0, "contended": False},
+    )
+    return left
+
+
+def test_measure_steps_stops_once_the_samples_lie_within_the_spread(monkeypatch):
+    left = _fake_walls(monkeypatch, [1.0, 1.04, 0.98, 9.0, 9.0])
+    result = measure_steps(lambda: None, repeats=7, memory=False, stop_spread=0.08)
+    # (1.04 - 0.98) / 1.0 = 0.06 <= 0.08 after three samples: the fourth is never taken
+    assert result["stopped"] == "spread" and result["n_samples"] == 3 and len(left) == 2
+    assert result["time_s"]["median"] == 1.0 and result["decided"] is False
+
+
+def test_measure_steps_keeps_sampling_while_the_spread_is_wide(monkeypatch):
+    _fake_walls(monkeypatch, [1.0, 2.0, 1.0, 2.0, 1.0])
+    result = measure_steps(lambda: None, repeats=5, memory=False, stop_spread=0.08, budget_s=99)
+    assert result["stopped"] == "repeats" and result["n_samples"] == 5
+
+
+def test_measure_steps_stops_once_every_sample_is_above_the_deciding_time(monkeypatch):
+    _fake_walls(monkeypatch, [3.0, 9.0])
+    decided = measure_steps(lambda: None, repeats=7, memory=False, decide_above_s=2.5)
+    assert decided["stopped"] == "decided" and decided["decided"] and decided["n_samples"] == 1
+    # one sample below the deciding time: nothing is decided, the repeats go on
+    _fake_walls(monkeypatch, [2.0, 3.0, 3.0])
+    open_ = measure_steps(lambda: None, repeats=3, memory=False, decide_above_s=2.5, budget_s=99)
+    assert open_["stopped"] == "repeats" and not open_["decided"] and open_["n_samples"] == 3
+    pooled = pool_measurements([dict(decided), dict(open_)])
+    assert pooled["decided"] is False

@@ -20,6 +20,7 @@ DEFAULTS = {
     "threads": 1,
     "seed": 0,
     "quick": False,
+    "mode": "full",
     "sections": ["first", "second"],
     "memory_guard_gb": 2.0,
     "timing": {
@@ -121,6 +122,17 @@ def test_load_config_layers_defaults_block_and_quick_shapes():
     assert quick["shape"] == {"n": 1, "scale": 2.0} and quick["quick"] is True
     assert load_config(TOY, {"quick": True})["shape"]["n"] == 1
     assert DEFAULTS["shape"] == {"n": 3, "scale": 1.0}  # the defaults are never changed
+
+
+def test_a_mode_layers_its_settings_between_the_defaults_and_the_block():
+    toy = dataclasses.replace(TOY, modes={"small": {"shape": {"n": 2, "scale": 0.5}}})
+    config = load_config(toy, {"mode": "small", "shape": {"scale": 3.0}})
+    assert config["shape"] == {"n": 2, "scale": 3.0} and config["mode"] == "small"
+    assert load_config(toy, {"mode": "full"})["shape"] == {"n": 3, "scale": 1.0}
+    quick = load_config(toy, {"mode": "small"}, quick=True)  # quick shapes over the mode's
+    assert quick["shape"] == {"n": 1, "scale": 0.5} and quick["quick"] is True
+    with pytest.raises(ValueError, match=r"benchmark\.mode='big' is not allowed: use one of"):
+        load_config(toy, {"mode": "big"})
 
 
 def test_sweep_timing_stops_quiet_waits_once_the_budget_is_spent():

@@ -1,1 +1,1 @@
-"""A paper package that exists only for the kit's config tests (``paper: minipaper``)."""
+"""The fixture paper of the kit's tests (``paper: minipaper``): see :mod:`minipaper.paper`."""

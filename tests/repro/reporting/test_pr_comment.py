@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_contributor_path import committed_copy, git_env
+from pipeline_helpers import committed_copy, git_env
 
 from repro.reporting.pr_comment import (
     MARKER,
@@ -86,17 +86,19 @@ def test_compare_marks_changes_new_and_removed():
 
 
 def test_numbers_are_formatted_consistently():
-    assert [format_value(v) for v in (20, 0.123456, 123456.7, 1e-7, 2.0, None)] == [
+    assert [format_value(v) for v in (20, 0.123456, 0.174, 123456.7, 1e-7, 2.0, None)] == [
         "20",
         "0.1235",
+        "0.1740",
         "1.235e+05",
-        "1e-07",
-        "2",
+        "1.000e-07",
+        "2.000",
         "—",
     ]
-    assert format_change(0.1823, 0.1667) == "-0.0156 (-8.56%)"
-    assert format_change(94.26, 84.42) == "-9.84 (-10.4%)"
-    assert format_change(0.0, 0.5) == "+0.5"  # no relative change from zero
+    assert format_change(0.1823, 0.1667) == "-0.01560 (-8.56%)"
+    assert format_change(94.26, 84.42) == "-9.840 (-10.4%)"
+    assert format_change(20, 300) == "+280 (+1.40e+03%)"
+    assert format_change(0.0, 0.5) == "+0.5000"  # no relative change from zero
 
 
 def test_render_tables_notes_params_and_link(tmp_path):
@@ -114,14 +116,14 @@ def test_render_tables_notes_params_and_link(tmp_path):
     assert text.startswith(MARKER + "\n### Smoke metrics: pr against main\n")
     assert "**3 of 3 experiments changed.**" in text
     assert "**dup**: 1 changed, 2 unchanged\n\n| metric | base | head | change |" in text
-    assert "| acc | 0.5 | 0.75 | +0.25 (+50%) |" in text
+    assert "| acc | 0.5000 | 0.7500 | +0.2500 (+50.0%) |" in text
     assert "**new|x** (new experiment): 1 metrics" in text
-    assert "| acc | — | 0.9 | new |" in text
+    assert "| acc | — | 0.9000 | new |" in text
     assert "**old** (removed experiment): 1 metrics on the base" in text
     assert "[Training curves (PNG)](https://x/y): main dashed, pr solid." in text
     assert "<summary>Smoke params that differ: 1</summary>" in text
     assert "| train.lr | 0.003 | 0.001 |" in text
-    assert "loss" not in text.split("| acc | 0.5")[1].split("**")[0]  # unchanged: not listed
+    assert "loss" not in text.split("| acc | 0.5000")[1].split("**")[0]  # unchanged: not listed
 
 
 def test_render_without_base_metrics_says_why(tmp_path):

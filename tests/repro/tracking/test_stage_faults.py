@@ -93,7 +93,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 def stage_env(**extra: str) -> dict[str, str]:
     drop = ("WANDB_RUN_GROUP", "DVC_EXP_NAME", "WANDB_DIR", "WANDB_API_KEY", "WANDB_BASE_URL")
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS="1", **extra)
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS="1")
+    env.update(extra)
     return env
 
 
