@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = ("README.md", "CONTRIBUTING.md")
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console", "zsh"}
 # Programs that come from the environment (installed by `make setup`) rather than the repo.
-TOOLS = {"cd", "dvc", "export", "git", "pip", "pre-commit", "pytest", "torchrun", "wandb"}
+TOOLS = {"cd", "copier", "dvc", "export", "git", "pip", "pre-commit", "pytest", "torchrun", "wandb"}
 OPERATORS = {"&&", "||", ";", "|", "&"}
 FENCE = re.compile(
     r"^(?P<fence>```+|~~~+)[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",

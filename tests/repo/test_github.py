@@ -233,7 +233,7 @@ def test_report_and_docs_workflows_publish_their_outputs():
 
 def test_pr_metrics_posts_one_updated_comment():
     text = (GITHUB / "workflows" / PR_COMMENT_WORKFLOW).read_text()
-    assert "dvc metrics diff" in text and "dvc params diff" in text
+    assert "scripts/pr_metrics.sh" in text and "repro.reporting.pr_comment render" in text
     assert "updateComment" in text and "<!-- pr-metrics -->" in text
     assert triggers(load(GITHUB / "workflows" / PR_COMMENT_WORKFLOW)) == {"pull_request"}
 

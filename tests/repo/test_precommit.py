@@ -67,9 +67,15 @@ def test_required_hooks_are_present():
 
 
 def test_dvc_git_hooks_run_at_their_git_stages():
-    dvc_hooks = {h["entry"]: h for h in HOOKS if h["entry"].startswith("dvc git-hook")}
-    for stage in ("pre-commit", "pre-push", "post-checkout"):
-        hook = dvc_hooks[f"dvc git-hook {stage}"]
+    by_id = {h["id"]: h for h in HOOKS}
+    for hook_id, entry, stage in (
+        ("dvc-pre-commit", "dvc git-hook pre-commit", "pre-commit"),
+        ("dvc-pre-push", "dvc git-hook pre-push", "pre-push"),
+        # a branch checkout only, quiet when a fresh clone has nothing cached yet
+        ("dvc-post-checkout", "python scripts/hooks/dvc_post_checkout.py", "post-checkout"),
+    ):
+        hook = by_id[hook_id]
+        assert hook["entry"] == entry
         assert hook["stages"] == [stage]
         assert hook["pass_filenames"] is False
     assert set(CONFIG["default_install_hook_types"]) == {"pre-commit", "pre-push", "post-checkout"}

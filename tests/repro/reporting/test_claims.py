@@ -1,7 +1,8 @@
 """Claims and verdicts, checked on real offline W&B runs (see ``reporting_runs.py``).
 
-The expected verdicts below are worked out by hand from the numbers in ``RUNS`` and the
-thresholds in ``report/claims.yaml``.
+The claims are the fixture paper's (``tests/repro/minipaper/claims.yaml``); the expected
+verdicts below are worked out by hand from the numbers in ``RUNS`` and its thresholds. The
+reproduced paper's own claims file has its tests beside the paper's other tests.
 """
 
 from __future__ import annotations
@@ -20,29 +21,29 @@ def _claim(claims: list[Claim], claim_id: str) -> Claim:
 
 
 def test_runs_read_back_as_logged(runs: dict[str, Run]) -> None:
-    assert runs["dup-lsh4"].summary["eval/accuracy_lsh8"] == 0.995
-    assert runs["dup-lsh4"].state == "finished" and runs["dup-lsh2"].state == "crashed"
-    assert runs["dup-full"].series("train/loss")[1][-1] == 3.0 / 101
+    assert runs["copy-r4"].summary["eval/accuracy_r8"] == 0.995
+    assert runs["copy-r4"].state == "finished" and runs["copy-r2"].state == "crashed"
+    assert runs["copy-full"].series("train/loss")[1][-1] == 3.0 / 101
 
 
-def test_table2_claims_on_real_runs(runs: dict[str, Run]) -> None:
+def test_value_and_trend_claims_on_real_runs(runs: dict[str, Run]) -> None:
     claims = list(load_claims(CLAIMS).claims)
     expected = {
         # 99.1 % >= 99.9 - 5
-        "lsh-four-eval-four": ("reproduced", 99.1),
+        "r-four-eval-four": ("reproduced", 99.1),
         # 99.5 % >= 100 - 5
-        "lsh-four-eval-eight": ("reproduced", 99.5),
+        "r-four-eval-eight": ("reproduced", 99.5),
         "full-eval-full": ("reproduced", 100.0),
-        # 62 % < 94.8 - 5: the fast.ai side of the disagreement
-        "full-eval-lsh-eight": ("not reproduced", 62.0),
+        # 62 % < 94.8 - 5
+        "full-eval-r-eight": ("not reproduced", 62.0),
         # 12 % > 0.8 + 5
-        "lsh-four-eval-full": ("not reproduced", 12.0),
+        "r-four-eval-full": ("not reproduced", 12.0),
     }
     for claim_id, (verdict, ours) in expected.items():
         result = evaluate_claim(_claim(claims, claim_id), runs)
         assert result.verdict == verdict, claim_id
         assert result.ours == pytest.approx(ours), claim_id
-    trend = evaluate_claim(_claim(claims, "lsh-one-more-rounds"), runs)
+    trend = evaluate_claim(_claim(claims, "r-one-more-rounds"), runs)
     assert trend.verdict == "reproduced"
     assert trend.ours == pytest.approx([70.0, 88.0, 92.0, 93.0])
 
@@ -50,9 +51,7 @@ def test_table2_claims_on_real_runs(runs: dict[str, Run]) -> None:
 def test_claims_without_runs_are_not_run_and_show_no_value(runs: dict[str, Run]) -> None:
     claims = load_claims(CLAIMS).claims
     for claim in claims:
-        if claim.kind == "benchmark" or any(
-            e.startswith(("enwik8", "wmt14")) for e in claim.experiments
-        ):
+        if claim.kind == "benchmark" or any(e.startswith("text-") for e in claim.experiments):
             result = evaluate_claim(claim, runs, benchmark=None)
             assert (result.verdict, result.ours) == ("not run", None), claim.id
             assert result.note, claim.id
@@ -63,49 +62,49 @@ def test_comparisons_tolerances_and_missing_metrics(runs: dict[str, Run]) -> Non
         base = {"id": "c", "title": "t", "statement": "s", "where": "w", "scale": 100}
         return Claim(**{**base, **kw})
 
-    lsh8 = {"experiments": ("dup-lsh4",), "metric": "eval/accuracy_lsh8"}  # ours: 99.5
-    assert evaluate_claim(claim(paper=100, tolerance=0.4, **lsh8), runs).verdict == "not reproduced"
-    assert evaluate_claim(claim(paper=100, tolerance=0.6, **lsh8), runs).verdict == "reproduced"
-    at_most = claim(paper=99, tolerance=0.4, comparison="at_most", **lsh8)
+    r8 = {"experiments": ("copy-r4",), "metric": "eval/accuracy_r8"}  # ours: 99.5
+    assert evaluate_claim(claim(paper=100, tolerance=0.4, **r8), runs).verdict == "not reproduced"
+    assert evaluate_claim(claim(paper=100, tolerance=0.6, **r8), runs).verdict == "reproduced"
+    at_most = claim(paper=99, tolerance=0.4, comparison="at_most", **r8)
     assert evaluate_claim(at_most, runs).verdict == "not reproduced"
-    within = claim(paper=99.7, tolerance=0.25, comparison="within", **lsh8)
+    within = claim(paper=99.7, tolerance=0.25, comparison="within", **r8)
     assert evaluate_claim(within, runs).verdict == "reproduced"
     # difference: 99.5 - 62.0 = 37.5 points
     diff = claim(
         kind="difference",
-        experiments=("dup-lsh4", "dup-full"),
-        metric="eval/accuracy_lsh8",
+        experiments=("copy-r4", "copy-full"),
+        metric="eval/accuracy_r8",
         threshold=37.0,
     )
     result = evaluate_claim(diff, runs)
     assert result.ours == pytest.approx(37.5) and result.verdict == "reproduced"
     # a trend over experiments that goes down by more than the tolerance: 93.0 -> 62.0
-    trend = claim(kind="trend", experiments=("dup-lsh1", "dup-full"), metric="eval/accuracy_lsh8")
+    trend = claim(kind="trend", experiments=("copy-r1", "copy-full"), metric="eval/accuracy_r8")
     assert evaluate_claim(trend, runs).verdict == "not reproduced"
     # the crashed run has no evaluation: not run, and the note says why
     crashed = evaluate_claim(
-        claim(paper=100, experiments=("dup-lsh2",), metric="eval/accuracy_lsh2"), runs
+        claim(paper=100, experiments=("copy-r2",), metric="eval/accuracy_r2"), runs
     )
-    assert crashed.verdict == "not run" and "dup-lsh2 has no eval/accuracy_lsh2" in crashed.note
-    missing = evaluate_claim(claim(paper=1, experiments=("dup-lsh4",), metric="eval/nope"), runs)
+    assert crashed.verdict == "not run" and "copy-r2 has no eval/accuracy_r2" in crashed.note
+    missing = evaluate_claim(claim(paper=1, experiments=("copy-r4",), metric="eval/nope"), runs)
     assert (missing.verdict, missing.ours) == ("not run", None)
 
 
 def test_benchmark_claims() -> None:
     claims = load_claims(CLAIMS).claims
     bench = {
-        "attention_time": {
+        "step_time": {
             "x": [1024, 65536],
-            "series": {"lsh1": [0.04, 0.06], "full": [0.05, None]},
+            "series": {"plain": [0.04, 0.06], "fancy": [0.05, None]},
         },
-        "depth_memory": {"x": [2, 12], "series": {"reversible": [400.0, 600.0]}},
+        "depth_memory": {"x": [2, 12], "series": {"shared": [400.0, 600.0]}},
     }
-    flat = evaluate_claim(_claim(list(claims), "lsh-time-flat"), {}, bench)
+    flat = evaluate_claim(_claim(list(claims), "time-flat"), {}, bench)
     assert flat.ours == pytest.approx(1.5) and flat.verdict == "reproduced"  # <= 2.0
-    memory = evaluate_claim(_claim(list(claims), "reversible-memory"), {}, bench)
+    memory = evaluate_claim(_claim(list(claims), "memory-flat"), {}, bench)
     assert memory.ours == pytest.approx(1.5) and memory.verdict == "not reproduced"  # > 1.2
-    # full attention has a single finite point: longest/shortest over it is 1 -> not >= 4
-    grows = evaluate_claim(_claim(list(claims), "full-time-grows"), {}, bench)
+    # the fancy series has a single finite point: longest/shortest over it is 1 -> not >= 4
+    grows = evaluate_claim(_claim(list(claims), "time-grows"), {}, bench)
     assert grows.verdict == "not reproduced"
 
 
@@ -128,15 +127,15 @@ def test_bad_claims_files(tmp_path: Path) -> None:
 
 
 def test_the_claims_file_quotes_other_reproductions_by_source() -> None:
-    """``others`` replaced the fast.ai-only field: the same numbers, keyed by source."""
+    """``others``: other reproductions' numbers, keyed by the file's ``sources``."""
     spec = load_claims(CLAIMS)
-    assert spec.sources == {"fastai": "fast.ai reproduction (2020)"}
+    assert spec.sources == {"other": "Another reproduction (2024)"}
     claims = {c.id: c for c in spec.claims}
-    assert claims["lsh-four-eval-four"].others == {"fastai": 99.77}
-    assert claims["full-eval-lsh-eight"].others == {"fastai": 1.37}
-    assert claims["reversible"].others == {"fastai": 0.11}
-    assert [t["type"] for t in spec.tables] == ["table2"]
-    assert spec.tables[0]["name"] == "table2"
+    assert claims["r-four-eval-four"].others == {"other": 99.77}
+    assert claims["full-eval-r-eight"].others == {"other": 1.37}
+    assert claims["fancy"].others == {"other": 0.11}
+    assert [t["type"] for t in spec.tables] == ["modes"]
+    assert spec.tables[0]["name"] == "modes"
 
 
 @pytest.mark.parametrize(

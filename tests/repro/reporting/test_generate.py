@@ -1,6 +1,6 @@
 """The generated folder: macros, the kit's tables and figures, and a paper's tables through
-its ``report_tables`` plug-in (a tiny fake paper here; the Reformer's Table 2 is tested in
-``tests/reformer/test_report_tables.py``)."""
+its ``report_tables`` plug-in (a tiny fake paper, and the fixture paper's ``modes`` table;
+a reproduced paper's own tables are tested beside its other tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from minipaper.paper import PAPER as MINIPAPER
 from reporting_runs import CLAIMS, RUNS
 
 from repro.reporting import Macros, format_number, generate, latex_escape, macro_name, run_metric
@@ -37,7 +38,7 @@ def tiny_report_tables(spec: Mapping[str, Any], runs: Mapping[str, Run], macros:
 
 
 TINY_PAPER = SimpleNamespace(name="tiny", report_tables=tiny_report_tables)
-#: renders the real claims file's table2 entry as a comment (the kit must not care which)
+#: renders the claims file's table entry as a comment (the kit must not care which)
 ANY_PAPER = SimpleNamespace(name="any", report_tables=lambda spec, runs, macros: "% table\n")
 
 
@@ -47,25 +48,27 @@ def test_generate_writes_macros_tables_and_figures(runs: dict[str, Run], tmp_pat
     names = re.findall(r"\\newcommand\{\\([^}]*)\}", macros)
     assert len(names) == len(set(names)) and all(re.fullmatch(r"[A-Za-z]+", n) for n in names)
     defs = _defs(tmp_path)
-    assert defs["DupFullRunId"] == latex_escape(runs["dup-full"].id)
-    assert defs["DupFullFinalLoss"] == f"{3 / 101:.3f}"
-    assert defs["ClaimSharedQkOurs"] == "---" and defs["ClaimSharedQkVerdict"] == "not run"
-    assert r"\newcommand{\IfRunDupFull}[2]{#1}" in macros
-    assert r"\newcommand{\CaseClaimFullEvalLshEight}[3]{#2}" in macros
+    assert defs["CopyFullRunId"] == latex_escape(runs["copy-full"].id)
+    assert defs["CopyFullFinalLoss"] == f"{3 / 101:.3f}"
+    assert defs["ClaimSharedReadOutOurs"] == "---"
+    assert defs["ClaimSharedReadOutVerdict"] == "not run"
+    assert r"\newcommand{\IfRunCopyFull}[2]{#1}" in macros
+    assert r"\newcommand{\CaseClaimFullEvalREight}[3]{#2}" in macros
     counts = summary.counts()
     assert defs["ClaimsReproduced"] == str(counts["reproduced"]) and counts["reproduced"] >= 4
     # every macro a generated table uses is defined
     for name in ("claims.tex", "runs.tex"):
         used = set(re.findall(r"\\([A-Z][A-Za-z]+)", (tmp_path / name).read_text()))
         assert used <= set(names), name
-    assert (tmp_path / "table2.tex").read_text() == "% table\n"  # the plug-in's text, as is
+    assert (tmp_path / "modes.tex").read_text() == "% table\n"  # the plug-in's text, as is
     assert (tmp_path / "fig-training.pdf").read_bytes().startswith(b"%PDF")
     assert "Not run" in (tmp_path / "benchmark.tex").read_text()
     assert "Not run" in (tmp_path / "budget.tex").read_text()
     # the other reproductions' numbers and names, from `others` and `sources`
-    assert defs["ClaimLshFourEvalFourFastai"] == r"99.77\,\%"
-    assert defs["ClaimReversibleFastai"] == "0.11~bpc"
-    assert defs["SourceFastai"] == "fast.ai reproduction (2020)"
+    assert defs["ClaimRFourEvalFourOther"] == r"99.77\,\%"
+    assert defs["ClaimFancyOther"] == "0.11~nats"
+    assert defs["SourceOther"] == "Another reproduction (2024)"
+    assert defs["PaperCopyLength"] == "1024"  # the claims file's facts
 
 
 def test_generate_is_deterministic(runs: dict[str, Run], tmp_path: Path) -> None:
@@ -75,6 +78,20 @@ def test_generate_is_deterministic(runs: dict[str, Run], tmp_path: Path) -> None
         assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
 
 
+def test_the_fixture_papers_own_table_through_its_plug_in(
+    runs: dict[str, Run], tmp_path: Path
+) -> None:
+    """The claims file's ``modes`` entry through minipaper's ``report_tables``: one macro
+    per cell, a dash for the crashed run's cells and for a mode it did not evaluate."""
+    generate(runs, CLAIMS, tmp_path, experiments=list(RUNS), paper=MINIPAPER)
+    defs = _defs(tmp_path)
+    assert defs["ModesCopyRFourREight"] == "99.5" and defs["ModesCopyFullFull"] == "100.0"
+    assert defs["ModesCopyROneROne"] == "70.0"
+    table = (tmp_path / "modes.tex").read_text()
+    assert r"copy-r4 & \ModesCopyRFourFull & \ModesCopyRFourREight" in table
+    assert set(re.findall(r"\\(Modes[A-Za-z]+)", table)) <= set(defs)
+
+
 # ----------------------------------------------------------------------------- the plug-in
 
 
@@ -82,14 +99,14 @@ def _claims(tmp_path: Path, tables: str) -> Path:
     path = tmp_path / "claims.yaml"
     path.write_text(
         "claims:\n  - {id: a, title: t, statement: s, where: w, paper: 1, "
-        "experiments: [dup-full], metric: eval/accuracy_full}\n" + tables
+        "experiments: [copy-full], metric: eval/accuracy_full}\n" + tables
     )
     return path
 
 
 TINY = (
-    "tables:\n  - {type: tiny, name: my-table, metric: eval/accuracy_lsh8,\n"
-    "     rows: [{experiment: dup-lsh4}, {experiment: dup-lsh16}]}\n"
+    "tables:\n  - {type: tiny, name: my-table, metric: eval/accuracy_r8,\n"
+    "     rows: [{experiment: copy-r4}, {experiment: copy-r16}]}\n"
 )
 
 
@@ -98,25 +115,25 @@ def test_the_kit_renders_a_papers_table_through_its_plug_in(
 ) -> None:
     out = tmp_path / "generated"
     summary = generate(
-        runs, _claims(tmp_path, TINY), out, experiments=["dup-full"], paper=TINY_PAPER
+        runs, _claims(tmp_path, TINY), out, experiments=["copy-full"], paper=TINY_PAPER
     )
     table = (out / "my-table.tex").read_text()  # the entry's name names the file
     assert table.splitlines() == [
         r"\begin{tabular}{lr}",
-        r"dup-lsh4 & \TinyDupLshFour \\",
-        r"dup-lsh16 & \TinyDupLshSixteen \\",
+        r"copy-r4 & \TinyCopyRFour \\",
+        r"copy-r16 & \TinyCopyRSixteen \\",
         r"\end{tabular}",
     ]
     assert out / "my-table.tex" in summary.files
     defs = _defs(out)
     # the macros the plug-in defined land in macros.tex: 0.995 x 100; no run -> a dash
-    assert defs["TinyDupLshFour"] == "99.5" and defs["TinyDupLshSixteen"] == "---"
+    assert defs["TinyCopyRFour"] == "99.5" and defs["TinyCopyRSixteen"] == "---"
     # the experiments a table names get their switches and numbers, run or not
     macros = (out / "macros.tex").read_text()
-    assert r"\newcommand{\IfRunDupLshFour}[2]{#1}" in macros
-    assert r"\newcommand{\IfRunDupLshSixteen}[2]{#2}" in macros
+    assert r"\newcommand{\IfRunCopyRFour}[2]{#1}" in macros
+    assert r"\newcommand{\IfRunCopyRSixteen}[2]{#2}" in macros
     # ... but the runs table lists only the experiments of this profile
-    assert "dup-lsh4" not in (out / "runs.tex").read_text()
+    assert "copy-r4" not in (out / "runs.tex").read_text()
 
 
 @pytest.mark.parametrize(
