@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIPAPER = ROOT / "tests" / "repro" / "minipaper"
-RUN_OUTPUTS = ("metrics", "models", "data", "wandb")
+RUN_OUTPUTS = ("metrics", "models", "runs", "data", "wandb")
 
 
 def pipeline_env() -> dict[str, str]:

@@ -29,7 +29,14 @@ from repro.benchmarking.sweep import brief, slim
 __all__ = ["METHOD", "PRELOAD", "run_attention", "run_depth", "run_lm", "run_longest", "setup"]
 
 # What the fork server imports once (the peers are added by `setup` when they are measured).
-PRELOAD = ("torch", "reformer", "reformer.benchmarks.speed", "reformer.benchmarks.longest")
+# torch._dynamo: FlopCounterMode's first use imports it (4 s), in every child otherwise.
+PRELOAD = (
+    "torch",
+    "torch._dynamo",
+    "reformer",
+    "reformer.benchmarks.speed",
+    "reformer.benchmarks.longest",
+)
 _PEER_MODULES = ("reformer_pytorch", "transformers.models.reformer.modeling_reformer")
 
 METHOD = (

@@ -93,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in args.experiments:
                 params.experiment(name)
             check_runtime(params)
+            if args.experiments:  # the train stage's pre-check: refuse before any rank starts
+                from repro.tracking.mode import RecordingDisabledError, require_recording
+
+                try:
+                    require_recording(f"train {', '.join(args.experiments)}")
+                except RecordingDisabledError as err:
+                    raise ConfigError(str(err)) from None
             print(
                 f"{args.params}: ok (profile {params.profile!r}, "
                 f"{len(params.experiments)} experiments: {', '.join(params.experiments)})"

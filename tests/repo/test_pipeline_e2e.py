@@ -20,6 +20,8 @@ import pytest
 from pipeline_helpers import dvc, make_repo, pipeline_env
 from test_tracking_run import run_contents
 
+from repro.tracking import read_run
+
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +59,8 @@ def test_smoke_repro_writes_every_artifact(repo):
     groups = set()
     for exp in EXPERIMENTS:
         model_dir = root / "models" / exp
-        assert {p.name for p in model_dir.iterdir()} == {"model.pt", "checkpoint.pt", "run.json"}
+        names = {p.name for p in model_dir.iterdir()}
+        assert names == {"model.pt", "checkpoint.pt", "run.json", "wandb"}
         metrics = json.loads((root / "metrics" / f"{exp}.json").read_text())
         assert list(metrics["accuracy"]) == list(MODES)
         assert all(0.0 <= v <= 1.0 for v in metrics["accuracy"].values())
@@ -97,9 +100,7 @@ def test_smoke_repro_writes_every_artifact(repo):
         assert round(history[-1]["train/loss"], 6) == metrics["final_train_loss"]
         assert train_run["config"]["experiment"] == exp
         assert train_run["config"]["git_commit"]
-        summary = {}
-        for part in sorted(run_dir.parent.glob(f"offline-run-*-{ref['id']}*")):
-            summary.update(run_contents(part)["summary"])
+        summary = read_run(model_dir / "run.json", root=root).summary  # + runs/<exp>/wandb
         for mode in MODES:
             assert summary[f"eval/accuracy_{mode}"] == metrics["accuracy"][mode]
     assert len(groups) == 1  # one repro, one W&B group
@@ -151,11 +152,7 @@ def test_smoke_translation_is_scored_like_sacrebleu(repo):
         assert metrics["bleu"]["greedy"][key] == pytest.approx(expected, abs=1e-4)
 
     # the same numbers in the W&B summary: beam search under the paper's keys
-    ref = json.loads((root / "models" / WMT / "run.json").read_text())
-    run_dir = root / ref["run_dir"]
-    summary = {}
-    for part in sorted(run_dir.parent.glob(f"offline-run-*-{ref['id']}*")):
-        summary.update(run_contents(part)["summary"])
+    summary = read_run(root / "models" / WMT / "run.json", root=root).summary
     for key in BLEU_KEYS:
         assert summary[f"eval/{key}"] == metrics["bleu"]["beam"][key]
         assert summary[f"eval/{key}_greedy"] == metrics["bleu"]["greedy"][key]

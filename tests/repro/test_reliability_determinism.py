@@ -88,10 +88,11 @@ def test_two_clean_repros_give_identical_metrics_and_weights(clean_runs):
 def test_runs_leave_no_secret_in_outputs_logs_or_wandb_files(clean_runs):
     key, runs = clean_runs
     for root, result in runs:
-        run_dirs = list((root / "wandb").glob("offline-run-*"))
+        run_dirs = list(root.glob("models/*/wandb/offline-run-*"))
+        run_dirs += list(root.glob("runs/*/wandb/offline-run-*"))
         assert len(run_dirs) >= 2 * len(EXPERIMENTS)  # training + evaluation of each
         assert list((root / "models").glob("*/run.json"))
-        outputs = [root / d for d in ("wandb", "models", "metrics", "data", "dvc.lock")]
+        outputs = [root / d for d in ("runs", "models", "metrics", "data", "dvc.lock")]
         found = find_secrets(
             outputs,
             planted=[key],

@@ -115,7 +115,7 @@ def assert_last_checkpoint_intact(root: Path) -> None:
     saved = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert saved["step"] == EVERY
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "run.json"]  # no temporary
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "run.json", "wandb"]  # no tmp
     assert not (root / "metrics").exists()  # no curves of a run that did not finish
 
 

@@ -45,7 +45,7 @@ def _benchmark_script(*args: str, timeout: float = 60) -> subprocess.CompletedPr
 def _run_stage(tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "benchmark.json"
     params = str(tmp_path / "none.yaml")
-    proc = _benchmark_script("--quick", "--params", params, "--out", str(out), *extra, timeout=120)
+    proc = _benchmark_script("--quick", "--params", params, "--out", str(out), *extra, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| target | required | measured | result |" in proc.stdout
     return json.loads(out.read_text())

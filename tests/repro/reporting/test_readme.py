@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from pipeline_helpers import MINIPAPER, minipaper_env
 
 from repro.reporting.readme import END, START, read_section, render_results, update_readme
@@ -24,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[3]
 def project(tmp_path: Path) -> Path:
     (tmp_path / "report").mkdir()
     shutil.copy(MINIPAPER / "claims.yaml", tmp_path / "report" / "claims.yaml")
-    shutil.copy(MINIPAPER / "params.yaml", tmp_path / "params.yaml")  # paper: minipaper
+    params = yaml.safe_load((MINIPAPER / "params.yaml").read_text())  # paper: minipaper
+    params["profile"] = "default"  # the committed profile: the one the README shows
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (tmp_path / "metrics").mkdir()
     (tmp_path / "README.md").write_text(f"# x\n\n{START}\nold\n{END}\n\ntail\n")
     return tmp_path

@@ -1,4 +1,8 @@
-"""The runs the report reads: run files, params, and the metrics files that must agree."""
+"""The runs the report reads: run files, params, and the metrics files that must agree.
+
+The params name the fixture paper (``paper: minipaper``); the report stage runs as a
+subprocess with ``tests/repro`` on its ``PYTHONPATH`` to import it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import minipaper_env
 from reporting_runs import REPO, RUNS, params_yaml
 
 from repro.reporting import (
@@ -21,10 +26,10 @@ from repro.tracking.reader import Run
 
 
 def test_missing_run_names_the_experiment(project: Path, tmp_path: Path) -> None:
-    with pytest.raises(MissingRunError, match=r"experiment 'dup-lsh8' has no run file .*run\.json"):
-        load_runs(["dup-full", "dup-lsh8"], root=project)
+    with pytest.raises(MissingRunError, match=r"experiment 'copy-r8' has no run file .*run\.json"):
+        load_runs(["copy-full", "copy-r8"], root=project)
     params = tmp_path / "params.yaml"
-    params.write_text(params_yaml(["dup-full", "dup-lsh8"]))
+    params.write_text(params_yaml(["copy-full", "copy-r8"]))
     out = subprocess.run(
         [
             sys.executable,
@@ -40,20 +45,24 @@ def test_missing_run_names_the_experiment(project: Path, tmp_path: Path) -> None
         capture_output=True,
         text=True,
         timeout=120,
+        env=minipaper_env(),
     )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "dup-lsh8" in lines[0] and "dup-full" not in lines[0]
+    assert len(lines) == 1 and "copy-r8" in lines[0] and "copy-full" not in lines[0]
 
 
 def test_bad_params_are_a_one_line_error_of_the_stage(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text(params_yaml(["dup-full"]).replace("steps: 400", "steps: -1"))
+    text = params_yaml(["copy-full"])
+    assert "  steps: 20\n" in text
+    params.write_text(text.replace("  steps: 20\n", "  steps: -1\n"))
     out = subprocess.run(
         [sys.executable, str(REPO / "pipelines" / "report.py"), "--root", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
+        env=minipaper_env(),
     )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
@@ -68,13 +77,13 @@ def test_experiments_from_params() -> None:
 
 
 def test_metrics_file_must_agree_with_the_run(runs: dict[str, Run], tmp_path: Path) -> None:
-    metrics = tmp_path / "dup-lsh4.json"
-    metrics.write_text(json.dumps({"accuracy": {**RUNS["dup-lsh4"], "lsh4": 0.5}}))  # type: ignore[dict-item]
-    with pytest.raises(MetricsMismatchError, match=r"'dup-lsh4'.*accuracy\.lsh4=0\.5.*0\.991"):
-        check_metrics("dup-lsh4", runs["dup-lsh4"], metrics)
-    metrics.write_text(json.dumps({"accuracy": {"lsh16": 0.9}}))
-    notes = check_metrics("dup-lsh4", runs["dup-lsh4"], metrics)
-    assert len(notes) == 1 and "eval/accuracy_lsh16" in notes[0]
+    metrics = tmp_path / "copy-r4.json"
+    metrics.write_text(json.dumps({"accuracy": {**RUNS["copy-r4"], "r4": 0.5}}))  # type: ignore[dict-item]
+    with pytest.raises(MetricsMismatchError, match=r"'copy-r4'.*accuracy\.r4=0\.5.*0\.991"):
+        check_metrics("copy-r4", runs["copy-r4"], metrics)
+    metrics.write_text(json.dumps({"accuracy": {"r16": 0.9}}))
+    notes = check_metrics("copy-r4", runs["copy-r4"], metrics)
+    assert len(notes) == 1 and "eval/accuracy_r16" in notes[0]
 
 
 def test_a_stale_run_file_stops_the_report_stage(project: Path, tmp_path: Path) -> None:
@@ -83,13 +92,14 @@ def test_a_stale_run_file_stops_the_report_stage(project: Path, tmp_path: Path) 
     (root / "metrics").mkdir(parents=True)
     for name in ("models", "wandb"):
         (root / name).symlink_to(project / name)
-    (root / "params.yaml").write_text(params_yaml(["dup-lsh4"]))
-    (root / "metrics" / "dup-lsh4.json").write_text(json.dumps({"accuracy": {"lsh4": 0.5}}))
+    (root / "params.yaml").write_text(params_yaml(["copy-r4"]))
+    (root / "metrics" / "copy-r4.json").write_text(json.dumps({"accuracy": {"r4": 0.5}}))
     out = subprocess.run(
         [sys.executable, str(REPO / "pipelines" / "report.py"), "--root", str(root), "--no-pdf"],
         capture_output=True,
         text=True,
         timeout=120,
+        env=minipaper_env(),
     )
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()

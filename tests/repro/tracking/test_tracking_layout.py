@@ -162,3 +162,18 @@ def test_a_continued_training_run_names_its_first_folder(tmp_path, offline):
     record = read_run(again.ref.to_json(), root=tmp_path)
     assert record.series("train/loss") == ([5, 10], [1.0, 0.5])
     assert json.loads(json.dumps(again.ref.to_json()))["id"] == first.ref.id
+
+
+def test_the_train_stage_pre_check_refuses_disabled_tracking(monkeypatch, capsys):
+    """`python -m repro.config check <exp>` runs before torchrun starts any rank: with
+    WANDB_MODE=disabled it stops there with one line, not a line per rank."""
+    from repro.config.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    params = Path(__file__).resolve().parents[3] / "configs" / "smoke.yaml"
+    experiment = next(iter(__import__("yaml").safe_load(params.read_text())["experiments"]))
+    assert main(["check", experiment, "--params", str(params)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "WANDB_MODE=disabled records no run" in err
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert main(["check", experiment, "--params", str(params)]) == 0

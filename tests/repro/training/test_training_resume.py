@@ -109,4 +109,4 @@ def test_sigkill_mid_run_then_repro_resumes_to_the_uninterrupted_result(tmp_path
     for name in weights:
         assert torch.equal(weights[name], ref_weights[name]), name
     leftovers = [p.name for p in (root / "models" / EXP).iterdir()]
-    assert sorted(leftovers) == ["checkpoint.pt", "model.pt", "run.json"]
+    assert sorted(leftovers) == ["checkpoint.pt", "model.pt", "run.json", "wandb"]
