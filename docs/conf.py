@@ -338,16 +338,22 @@ def _find(domain, name: str, allowed: set[str], here: str):  # type: ignore[no-u
 
     Several matches: the one in (or under) module ``here``, where the reference was written.
     """
-    entry = domain.objects.get(name)
-    if entry is not None and not entry.aliased and (not allowed or entry.objtype in allowed):
-        return name, entry
+    objects = domain.objects
+    if getattr(domain, "_by_last_name", (None, -1))[1] != len(objects):
+        by_last: dict[str, list[str]] = {}
+        for full in objects:
+            by_last.setdefault(full.rpartition(".")[2], []).append(full)
+        domain._by_last_name = by_last, len(objects)  # built once per build, not per reference
     matches = [
-        (full, entry)
-        for full, entry in domain.objects.items()
-        if full.endswith("." + name)
-        and (not allowed or entry.objtype in allowed)
-        and not entry.aliased
+        (full, objects[full])
+        for full in domain._by_last_name[0].get(name.rpartition(".")[2], [])
+        if (full == name or full.endswith("." + name))
+        and (not allowed or objects[full].objtype in allowed)
+        and not objects[full].aliased
     ]
+    exact = [m for m in matches if m[0] == name]
+    if exact:
+        return exact[0]
     if len(matches) > 1:
         matches = [m for m in matches if here and m[0].startswith(here + ".")]
     return matches[0] if len(matches) == 1 else None
@@ -409,7 +415,7 @@ def _resolve_reference(app, env, node, contnode):  # type: ignore[no-untyped-def
     - the last components, ``:class:`DuplicationDataset``` in a module that only imports it:
       linked when exactly one documented object (of a kind the role allows) has that name,
       preferring the module the reference was written in;
-    - a re-export, ``reformer.models.ReformerLM`` for ``reformer.models.reformer_lm...``;
+    - a re-export, ``pkg.Name`` for ``pkg.module.Name`` (what ``pkg/__init__.py`` imports);
     - a name the module imports, ``nn.Module``, ``Path``: followed to what it stands for;
       outside this project, it is ignored as its full name would be (``nitpick_ignore_regex``);
     - in a signature, the type aliases (documented as data), the arguments of ``Annotated``
@@ -617,6 +623,25 @@ def _remove_unlisted_pages(app) -> None:  # type: ignore[no-untyped-def]
             page.unlink()
 
 
+# -- the sidebar lists the modules, not every class and function -------------------------------
+def _object_pages_off_the_sidebar(app, doctree) -> None:  # type: ignore[no-untyped-def]
+    """Take a module page's lists of classes and functions out of the table of contents.
+
+    The pages are still written (the module page's tables link to them; the class and
+    function templates mark them ``:orphan:``), but the sidebar, which furo renders on every
+    page from the whole table of contents, lists the modules only: with a page per object
+    in it, the sidebar has hundreds of entries, and rendering it on each of hundreds of pages
+    made most of the build's time. Runs before Sphinx reads the page's tables of contents.
+    """
+    from sphinx.ext.autosummary import autosummary_toc
+
+    modules = set(_modules())
+    for node in list(doctree.findall(autosummary_toc)):
+        pages = {docname.rpartition("/")[2] for _, docname in node[0]["entries"]}
+        if not pages & modules:
+            node.parent.remove(node)
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("missing-reference", _resolve_reference)
     # napoleon processes docstrings at the default priority, 500; this must run before it.
@@ -624,6 +649,7 @@ def setup(app):  # type: ignore[no-untyped-def]
     app.connect("autodoc-process-docstring", _split_multi_name_fields, priority=400)
     app.connect("autodoc-process-signature", _factory_defaults)
     app.connect("autodoc-skip-member", _skip_tuple_fields)
+    app.connect("doctree-read", _object_pages_off_the_sidebar, priority=400)
     # autosummary writes its pages on builder-inited at priority 500.
     app.connect("builder-inited", _remove_unimportable_pages, priority=400)
     app.connect("builder-inited", _remove_unlisted_pages, priority=600)
@@ -631,11 +657,37 @@ def setup(app):  # type: ignore[no-untyped-def]
 
 
 # -- generated page fragment: the experiments of every profile, read from configs/*.yaml ------
+_REFORMER_FIELDS = ("attention", "n_hashes", "bucket_size", "shared_qk", "reversible")
+
+
+def _model_columns(experiments: dict) -> tuple[str, list[str]]:
+    """The model columns of a profile's table: its header, and one row part per experiment.
+
+    A Reformer-shaped model section gets the guide's own columns; any other paper's, the
+    model settings that differ between the profile's experiments (``key value``).
+    """
+    from repro.config.fields import as_dict
+
+    models = [exp.model for exp in experiments.values()]
+    if all(hasattr(m, field) for m in models for field in _REFORMER_FIELDS):
+        header = "attention | Q, K / residuals | layers × d_model / d_ff / heads"
+        rows = [
+            ("full" if m.attention == "full" else f"LSH-{m.n_hashes}, bucket {m.bucket_size}")
+            + f" | {'shared' if m.shared_qk else 'separate'} / "
+            + f"{'reversible' if m.reversible else 'ordinary'} | "
+            + f"{m.n_layers} × {m.d_model} / {m.d_ff} / {m.n_heads}"
+            for m in models
+        ]
+        return header, rows
+    values = [as_dict(m) for m in models]
+    varying = [k for k in values[0] if len({repr(v.get(k)) for v in values}) > 1] if values else []
+    rows = [", ".join(f"{k} {v[k]}" for k in varying) or "the profile's `model:`" for v in values]
+    return "model", rows
+
+
 def _profiles_table() -> str:
     """Return one Markdown table per profile listing its experiments, resolved by
     :func:`repro.config.load_params`, so the guide shows exactly what the profiles run."""
-    from repro.config import load_params
-
     order = {"smoke": 0, "default": 1, "paper": 2}
     paths = sorted((ROOT / "configs").glob("*.yaml"), key=lambda p: (order.get(p.stem, 9), p.stem))
     if not paths:
@@ -644,25 +696,16 @@ def _profiles_table() -> str:
     for path in paths:
         params = load_params(path)
         dist = params.distributed
+        header, models = _model_columns(params.experiments)
         out += [
             f"**`{path.stem}`** (`configs/{path.name}`; ranks per machine: {dist.nproc_per_node}):",
             "",
-            "| experiment | length | attention | Q, K / residuals "
-            "| layers × d_model / d_ff / heads | steps × batch |",
-            "| --- " * 6 + "|",
+            f"| experiment | length | {header} | steps × batch |",
+            "| --- " * (header.count("|") + 4) + "|",
         ]
-        for name, exp in params.experiments.items():
-            m, t = exp.model, exp.train
-            attention = (
-                "full" if m.attention == "full" else f"LSH-{m.n_hashes}, bucket {m.bucket_size}"
-            )
-            qk = "shared" if m.shared_qk else "separate"
-            residual = "reversible" if m.reversible else "ordinary"
-            out.append(
-                f"| `{name}` | {exp.seq_len} | {attention} | {qk} / {residual} | "
-                f"{m.n_layers} × {m.d_model} / {m.d_ff} / {m.n_heads} | "
-                f"{t.steps:,} × {t.batch_size} |"
-            )
+        for (name, exp), model in zip(params.experiments.items(), models, strict=True):
+            t = exp.train
+            out.append(f"| `{name}` | {exp.seq_len} | {model} | {t.steps:,} × {t.batch_size} |")
         out.append("")
     return "\n".join(out)
 

@@ -2,9 +2,9 @@
 public implementations, all measured in one run so that the ratios are fair.
 
 The paper named by ``params.yaml``'s ``paper:`` gives its workloads (``PAPER.benchmark``, a
-:class:`repro.benchmarking.workloads.Workloads`; the Reformer's are in :mod:`reformer.benchmarks`:
-attention against length, memory against depth, training tokens/s against the peers, the
-longest sequence that fits). The kit (:func:`repro.benchmarking.sweep.run_sweep`) runs each
+:class:`repro.benchmarking.workloads.Workloads`: for example speed against length, memory
+against depth, training tokens/s against public implementations; a paper without one gets
+a file that says so). The kit (:func:`repro.benchmarking.sweep.run_sweep`) runs each
 configuration in a fresh process, writes ``metrics/benchmark.json`` after every section
 (measurements, the targets as generic rows, the report's views) and draws the figures.
 
@@ -17,7 +17,7 @@ Usage::
     python pipelines/benchmark.py --rejudge   # targets and views again, measuring nothing
 
 Settings come from the ``benchmark:`` block of the params file where it has one, over the
-paper's defaults (:mod:`reformer.benchmarks.defaults`); ``mode: small`` there (the default
+paper's defaults (``PAPER.benchmark``); ``mode: small`` there (the default
 profile: a sweep of minutes) or ``--mode`` picks a named set of settings (``--mode full``:
 the whole sweep, whatever the profile says); ``quick: true`` there (the smoke profile) or
 ``--quick`` replaces the shapes by the quick ones. Exit status: 0 done, 2 bad params or
@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:  # the checkout's own packages, installed or not
 
 from repro.benchmarking import load_workloads  # noqa: E402
 from repro.benchmarking import sweep as kit  # noqa: E402
+from repro.io import atomic_write_json  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,6 +78,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _no_workloads(params: str) -> str | None:
+    """Why the paper of ``params`` has no benchmark to run (no ``PAPER.benchmark``), or None."""
+    from repro.config import load_params
+    from repro.paper import load_paper
+
+    if not Path(params).exists():
+        return None
+    paper = load_paper(load_params(params).paper)
+    return None if paper.benchmark is not None else f"paper {paper.name!r} has no benchmark"
+
+
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a cancelled DVC stage, `kill`) unwinds normally, so the running
     # configuration's process is killed too instead of being left behind.
@@ -84,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plots = Path(args.plots) if args.plots else None
     try:
+        reason = _no_workloads(args.params)
+        if reason is not None and not args.summary:  # optional plug-in: say so, fail nothing
+            atomic_write_json(args.out, {"available": False, "reason": reason})
+            print(f"benchmark: {reason}; nothing to measure, wrote {args.out}")
+            return 0
         workloads, block = load_workloads(args.params)
         if args.summary:
             print(kit.summary_markdown(workloads, json.loads(Path(args.summary).read_text())))

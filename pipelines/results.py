@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the checkout's own packages, installed or not
 
 from repro.config import load_params  # noqa: E402
-from repro.paper import load_paper  # noqa: E402
 from repro.io import atomic_write_text  # noqa: E402
+from repro.paper import load_paper  # noqa: E402
 from repro.reporting.readme import read_section, render_results, update_readme  # noqa: E402
 
 COMMITTED_PROFILE = "default"  # the profile whose numbers the README shows

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import field
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -38,7 +39,7 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
 from reformer.attention.buckets import n_buckets_for
-from repro.config import Bool, DistributedConfig, ExperimentConfig, Float, Int, bounded
+from repro.config import Bool, DistributedConfig, ExperimentConfig, Float, Int, Seed, bounded
 
 __all__ = [
     "ACCURACY_TASKS",
@@ -57,6 +58,9 @@ ACCURACY_TASKS = ("duplication",)
 TRANSLATION_TASKS = ("wmt14",)
 
 Positive = Annotated[Int, bounded(minimum=1)]
+#: LSH rounds: the chunked attention counts a key's rounds in uint8
+#: (:func:`reformer.attention.chunked.lsh_attend`).
+Rounds = Annotated[Int, bounded(minimum=1, maximum=255)]
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -81,13 +85,13 @@ class ModelConfig:
     n_heads: Positive = 4
     d_ff: Positive = 256
     attention: Literal["lsh", "full"] = "lsh"
-    n_hashes: Positive = 4
+    n_hashes: Rounds = 4
     bucket_size: Positive = 32
     shared_qk: Bool = True
     reversible: Bool = True
     ff_chunks: Positive = 1
     positional: Literal["absolute", "fixed", "axial"] = "absolute"
-    axial_shape: tuple[Int, Int] | None = None
+    axial_shape: Annotated[tuple[Int, Int] | None, bounded(minimum=1)] = None
     dropout: Annotated[Float, bounded(minimum=0.0, below=1.0)] = 0.0
     causal: Bool = True
     attend_across_buckets: Bool = False
@@ -129,17 +133,21 @@ class EvaluateConfig:
             attending with its query projection as the shared query/key (its key projection
             unused).
         beam_size: translation: beam size (the paper: 4).
-        length_penalty: translation: alpha (the paper: 0.6).
+        length_penalty: translation: alpha, 0 to 10 (the paper: 0.6).
 
     Example:
         >>> EvaluateConfig().n_hashes, EvaluateConfig().bucket_sizes
         ([1, 2, 4, 8], [])
     """
 
-    n_hashes: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=lambda: [1, 2, 4, 8])
+    n_hashes: Annotated[list[Int], bounded(minimum=1, maximum=255)] = field(
+        default_factory=lambda: [1, 2, 4, 8]
+    )
     full: Bool = True
     bucket_sizes: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=list)
-    bucket_rounds: Annotated[list[Int], bounded(minimum=1)] = field(default_factory=lambda: [1, 2])
+    bucket_rounds: Annotated[list[Int], bounded(minimum=1, maximum=255)] = field(
+        default_factory=lambda: [1, 2]
+    )
     bucket_rules: list[Literal["paper", "half"]] = field(default_factory=list)
     no_self_mask: Bool = False
     raw_keys: Bool = False
@@ -147,9 +155,10 @@ class EvaluateConfig:
     lsh_separate_qk: Bool = False
     batch_size: Positive = 64
     max_batches: Annotated[Int | None, bounded(minimum=1)] = None
-    seed: Annotated[Int, bounded(minimum=0)] = 0
+    seed: Seed = 0
     beam_size: Positive = 4
-    length_penalty: Annotated[Float, bounded(minimum=0.0)] = 0.6
+    # ((5 + length) / 6) ** alpha overflows a float from alpha ~ 190 at length 256
+    length_penalty: Annotated[Float, bounded(minimum=0.0, maximum=10.0)] = 0.6
 
 
 def _bad(key: str, value: Any, allowed: str) -> ValueError:
@@ -219,7 +228,7 @@ def _check_buckets(key: str, size: int, n: int, rule: str) -> None:
     try:
         n_buckets_for(n, size, rule)
     except ValueError:
-        good = [d for d in range(1, n + 1) if n % d == 0 and (rule == "paper" or _even(n // d))]
+        good = [d for d in _divisors(n) if rule == "paper" or _even(n // d)]
         why = (
             f"the sequence length {n} is not divisible by it"
             if n % size
@@ -231,6 +240,19 @@ def _check_buckets(key: str, size: int, n: int, rule: str) -> None:
 
 def _even(chunks: int) -> bool:
     return chunks == 1 or chunks % 2 == 0
+
+
+def _divisors(n: int, limit: int = 10**5) -> list[int]:
+    """The divisors ``d`` and ``n / d`` of ``n`` for ``d`` up to ``sqrt(n)`` or ``limit``, in
+    increasing order: all of them, or (for ``n > limit**2``) the largest and smallest ones,
+    in a bounded time (a length of 10**18 must not keep ``config check`` busy for hours).
+
+    Example:
+        >>> _divisors(12), _divisors(1), _divisors(2 * 3 * 5 * 7, limit=3)
+        ([1, 2, 3, 4, 6, 12], [1], [1, 2, 3, 70, 105, 210])
+    """
+    small = [d for d in range(1, min(math.isqrt(n), limit) + 1) if n % d == 0]
+    return sorted(set(small) | {n // d for d in small})
 
 
 def model_kwargs(exp: ExperimentConfig, vocab_size: int) -> dict[str, Any]:

@@ -33,39 +33,53 @@ _COUNT_SLAB_DEFAULT = 1 << 28
 
 
 def _subtract_log_duplicate_counts(
-    scores: torch.Tensor, q_code: torch.Tensor, k_code: torch.Tensor
+    scores: torch.Tensor, q_code: torch.Tensor, k_code: torch.Tensor, n_chunks: int
 ) -> None:
     """``scores -= log N_ij`` in place: Eq. 16's correction, applied before the softmax.
 
-    ``N_ij`` (the number of rounds ``r'`` with ``code_r'(i) - code_r'(j)`` in {0, 1}) is
-    counted for slabs of chunks at a time, batched over all rounds, so the boolean
-    temporaries stay small (in cache); a count of 0 only occurs for masked pairs, whose score
-    is the hard mask value and stays so (``log`` of the count clamped at 1). Subtracting the
+    ``N_ij`` is the number of rounds ``r'`` with ``code_r'(i) - code_r'(j)`` in {0, 1}. A
+    pair in the window of its own round ``rho`` counts there once (same bucket, this chunk
+    or the one before; every other pair of the window is masked, whatever its count), so
+    ``N = 1 + `` the count over the other ``r - 1`` rounds: the rounds of a chunk are
+    compared only with the others, ``(r - 1) / r`` of the comparisons of counting all. The
+    count runs in blocks of chunks, the boolean temporaries small (in cache). Subtracting the
     logarithm before the softmax, rather than dividing its weights by ``N`` after it and
     renormalising, saves two passes over the weights; the results differ by float rounding.
 
     Args:
-        scores: ``(T, m, w)`` masked scores.
+        scores: ``(T, m, w)`` masked scores, ``T = b h r c`` chunks in (b, h, round, chunk)
+            order.
         q_code: ``(r, T, m, 1)`` and k_code: ``(r, T, w)`` from ``chunked._window_codes``.
+        n_chunks: chunks per round ``c``.
     """
     r, T, m, _ = q_code.shape
-    w = k_code.shape[-1]
+    w, c = k_code.shape[-1], n_chunks
+    bh = T // (r * c)
     budget = _COUNT_SLAB.get(scores.device.type, _COUNT_SLAB_DEFAULT)
-    step = max(1, budget // (max(r, 4) * m * w))
-    n_max = min(step, T)
-    scratch = torch.empty(r * n_max * m * w, dtype=torch.bool, device=scores.device)
-    counts = torch.empty(2, n_max, m, w, dtype=torch.uint8, device=scores.device)
-    log_n = torch.empty(n_max, m, w, dtype=scores.dtype, device=scores.device)
-    for start in range(0, T, step):
-        stop = min(start + step, T)
-        n = stop - start
-        hits = scratch[: r * n * m * w].view(r, n, m, w)
-        q, k = q_code[:, start:stop], k_code[:, start:stop, None, :]
-        for i, offset in enumerate((0, 1)):  # code(j) == code(i) or code(j) + 1 == code(i)
-            torch.eq(q, k + offset if offset else k, out=hits)
-            torch.sum(hits.view(torch.uint8), 0, dtype=torch.uint8, out=counts[i, :n])
-        total = counts[0, :n].add_(counts[1, :n]).clamp_(min=1)
-        scores[start:stop].sub_(log_n[:n].copy_(total).log_())
+    per_chunk = (r - 1) * m * w
+    # Blocks of whole (batch, head) rows of chunks where they fit, else of chunks of one row.
+    rows = max(1, budget // (per_chunk * c))
+    span = c if rows > 1 or per_chunk * c <= budget else max(1, budget // per_chunk)
+    scratch = torch.empty(min(rows, bh) * span * per_chunk, dtype=torch.bool, device=scores.device)
+    counts = torch.empty(2, min(rows, bh), span, m, w, dtype=torch.uint8, device=scores.device)
+    log_n = torch.empty(min(rows, bh), span, m, w, dtype=scores.dtype, device=scores.device)
+    by_round = scores.view(bh, r, c, m, w)
+    q_all, k_all = q_code.view(r, bh, r, c, m, 1), k_code.view(r, bh, r, c, 1, w)
+    for rho in range(r):
+        others = [x for x in range(r) if x != rho]
+        q_rho, k_rho = q_all[:, :, rho][others], k_all[:, :, rho][others]  # (r - 1, bh, c, ...)
+        for b0 in range(0, bh, rows):
+            b1 = min(b0 + rows, bh)
+            for c0 in range(0, c, span):
+                c1 = min(c0 + span, c)
+                nb, nc = b1 - b0, c1 - c0
+                hits = scratch[: nb * nc * per_chunk].view(r - 1, nb, nc, m, w)
+                q, k = q_rho[:, b0:b1, c0:c1], k_rho[:, b0:b1, c0:c1]
+                for i, offset in enumerate((0, 1)):  # code(j) == code(i) or code(j) + 1 == code(i)
+                    torch.eq(q, k + offset if offset else k, out=hits)
+                    torch.sum(hits.view(torch.uint8), 0, dtype=torch.uint8, out=counts[i, :nb, :nc])
+                total = counts[0, :nb, :nc].add_(counts[1, :nb, :nc]).add_(1)
+                by_round[b0:b1, rho, c0:c1].sub_(log_n[:nb, :nc].copy_(total).log_())
 
 
 class _WindowAttention(torch.autograd.Function):
@@ -116,7 +130,7 @@ class _WindowAttention(torch.autograd.Function):
                 p.view(-1, n_chunks, m, w)[:, 0, :, :m] = hard
             if codes is not None:
                 # Eq. 16: a key found in N rounds has log N subtracted from its score.
-                _subtract_log_duplicate_counts(p, *codes)
+                _subtract_log_duplicate_counts(p, *codes, n_chunks)
             top = p.amax(dim=-1, keepdim=True)
             # One fused pass instead of max, exp, sum and divide. A masked score (the hard
             # value) lies at least 1e4 below the row's largest score unless every key of the

@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
         # ((max - min) / median): more would not move the median by more than that.
         "stop_spread": 0.08,
         "stop_after": 3,
-        "long_step_s": 1.5,  # a warm-up step longer than this is kept as the first sample
+        "long_step_s": 1.0,  # a warm-up step longer than this is kept as the first sample
         # Before each sample, wait up to quiet_wait_s for other processes to leave the CPU
         # idle; all waits of the stage together stop at quiet_budget_s.
         "quiet_wait_s": 3.0,
@@ -71,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
         # The peers' cap: a peer predicted (from the previous length, linear in tokens, which
         # their growing hash and sort costs only exceed) to take longer is not run; its cell
         # is decided by the bound max(peer_cap_s, predicted) / ours.
-        "peer_cap_s": 12.0,
+        "peer_cap_s": 10.0,
         # A peer's repeats stop once every sample is slower than decide_margin x the
         # required speedup x our time: the cell's verdict cannot change.
         "decide_margin": 1.25,
@@ -85,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
         # fast or slow as a whole, which would decide a short step's median alone. Three
         # (not two) because the 1.5x peer target at 2048 tokens sat within that noise.
         "processes": 3,
-        "pool_below_s": 2.0,
+        "pool_below_s": 1.0,
     },
     "depth": {  # training-step memory against depth (paper Table 3)
         "layers": [2, 6, 12],

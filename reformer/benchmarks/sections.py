@@ -3,8 +3,11 @@
 
 * ``attention``: one causal attention layer, forward + backward, against length at a fixed
   number of tokens per step (the paper's Figure 5): full attention (SDPA), this library's
-  LSH attention with 1, 2, 4, 8 rounds, and the peers' LSH layers with the same rounds;
-  time, peak RSS growth and saved-tensor bytes;
+  LSH attention with 1, 2, 4, 8 rounds, and the peers' LSH layers with the same rounds and
+  buckets; time, peak RSS growth, saved-tensor bytes, FLOPs and the fraction of the
+  machine's matmul rate (measured at the start and the end, :mod:`reformer.benchmarks.roofline`).
+  Ours run first at each length, then the peers, whose repeats stop once the cell's verdict
+  is decided against our time; a peer predicted over ``peer_cap_s`` is not run;
 * ``depth``: one training step of the reversible ReformerLM and of the TransformerLM at
   several depths: saved-tensor bytes and peak RSS growth (the paper's Table 3);
 * ``lm``: training tokens/s of a small reversible LSH-2 language model, this library's and
@@ -18,12 +21,11 @@ The workloads themselves are in :mod:`reformer.benchmarks.speed` and
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from reformer.benchmarks.defaults import PEER_NAMES
-from repro.benchmarking import Sweep, pool_measurements, run_isolated, wait_for_quiet
-from repro.benchmarking.roofline import matmul_peak
+from reformer.benchmarks.roofline import measure_peak, pooled_peak, profile_missed
+from repro.benchmarking import Sweep, pool_measurements, run_isolated
 from repro.benchmarking.sweep import brief, slim
 
 __all__ = ["METHOD", "PRELOAD", "run_attention", "run_depth", "run_lm", "run_longest", "setup"]
@@ -126,7 +128,7 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
     cfg, t = config["attention"], config["targets"]
     cap, peer_cap = float(cfg["cap_s"]), float(cfg["peer_cap_s"])
     processes, pool_below_s = int(cfg["processes"]), float(cfg["pool_below_s"])
-    peaks = [_matmul_peak(sweep)]
+    peaks = [measure_peak(sweep)]
     sweep.log(f"attention: matmul peak {peaks[0]['flops_per_s'] / 1e9:.1f} GFLOP/s")
 
     def measure(impl: str, r: int | None, length: int, batch: int, **over: Any) -> dict:
@@ -202,8 +204,8 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
             last[(impl, r)] = entry
             results.append(entry)
             sweep.log(f"attention {impl}{'' if r is None else f'-{r}'} L={length}: {brief(entry)}")
-    peaks.append(_matmul_peak(sweep))
-    peak = _pooled_peak(peaks)
+    peaks.append(measure_peak(sweep))
+    peak = pooled_peak(peaks)
     for entry in results:
         if entry.get("status") == "ok" and entry.get("flops"):
             entry["flops_per_s"] = entry["flops"] / entry["time_s"]["median"]
@@ -224,7 +226,7 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
         "matmul_peak": {**peak, "measurements": peaks},
         "results": results,
     }
-    section["profiles"] = _profiles(section, config, measure)
+    section["profiles"] = profile_missed(section, config, measure)
     for name, prof in section["profiles"].items():
         top = ", ".join(f"{o['name']} {o['share']:.0%}" for o in prof["profile"]["ops"][:4])
         sweep.log(f"attention profile ({name}): {top}")
@@ -267,72 +269,6 @@ def _skip_reason(
         entry["predicted_s"] = predicted
         return f"> time cap (predicted {predicted:.0f} s > {limit:.0f} s)"
     return None
-
-
-def _matmul_peak(sweep: Sweep) -> dict[str, Any]:
-    """The matmul rate of a fresh process with the sweep's threads (after a quiet wait)."""
-    timing = sweep.config["timing"]
-    size = int(sweep.config["attention"]["peak_size"])
-    kwargs = {"threads": int(sweep.config["threads"]), "size": size, "repeats": 7}
-    wait_for_quiet(float(timing["quiet_wait_s"]) if sweep.quiet_left > 0 else 0.0)
-    result = sweep.run(matmul_peak, kwargs, timeout_s=600)
-    if result.get("status") != "ok":
-        raise RuntimeError(f"matmul peak not measured: {result.get('reason')}")
-    return result
-
-
-def _pooled_peak(peaks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One matmul rate from several measurements: ``2 n^3`` over the median of all samples."""
-    samples = [s for p in peaks for s in p["samples_s"]]
-    size = peaks[0]["size"]
-    flops = 2 * size**3
-    return {
-        "flops_per_s": flops / statistics.median(samples),
-        "best_flops_per_s": flops / min(samples),
-        "spread": (max(samples) - min(samples)) / statistics.median(samples),
-        "size": size,
-        "threads": peaks[0]["threads"],
-    }
-
-
-def _profiles(
-    section: dict[str, Any], config: dict[str, Any], measure: Any
-) -> dict[str, dict[str, Any]]:
-    """Where the time goes, for each attention target the measurements miss: one profiled
-    step (torch.profiler, top operators by self CPU time) of the cell that decides it."""
-    from reformer.benchmarks import targets
-
-    t = config["targets"]
-    cells = {
-        "lsh_roofline": targets.worst_roofline_cell(section, t),
-        "lsh_vs_peers": targets.worst_peer_cell(section, t),
-        "lsh1_flat_cost": targets.flat_cost_cell(section, t),
-    }
-    out = {}
-    for name, cell in cells.items():
-        if cell is None or not int(config["attention"]["profile_ops"]):
-            continue
-        entry = cell
-        result = measure(
-            "lsh",
-            entry["n_hashes"],
-            entry["length"],
-            entry["batch"],
-            warmup=1,
-            repeats=1,
-            max_repeats=1,
-            memory=False,
-            stop_spread=None,
-            quiet_wait_s=0.0,
-            profile=6,
-        )
-        if result.get("status") == "ok":
-            out[name] = {
-                "length": entry["length"],
-                "n_hashes": entry["n_hashes"],
-                "profile": result["profile"],
-            }
-    return out
 
 
 def run_depth(sweep: Sweep) -> dict[str, Any]:

@@ -181,11 +181,11 @@ def measure_steps(
     (:data:`MALLOC_STEADY`): one more untimed step, then samples until ``repeats``
     uncontended ones exist, or ``max_repeats`` in all, or the time budget is spent with at
     least ``min_repeats``, or (sequential stopping, both optional) the samples settle the
-    question: at least ``stop_after`` uncontended samples whose spread ``(max - min) /
-    median`` is at most ``stop_spread`` (more samples would not move the median by more than
-    the spread), or every uncontended sample so far, at least one, slower than
-    ``decide_above_s`` (``"decided": True``: a comparison against that time is settled
-    whatever the next samples say, since the median of the samples taken is above it).
+    question: at least ``stop_after`` samples whose spread ``(max - min) / median`` is at
+    most ``stop_spread`` (more samples would not move the median by more than the spread),
+    or every sample so far, at least one, slower than ``decide_above_s`` (``"decided":
+    True``: a comparison against that time is settled, the median being above it). Both
+    look at the samples the median is taken of: the uncontended ones, else all.
 
     An expensive step (the last warm-up step took longer than ``long_step_s``) saves steps:
     the warm-up step's own peak is the memory sample and the first steady-state step is the
@@ -279,10 +279,12 @@ def measure_steps(
         reason = _stop_reason(
             len(samples), clean, spent + previous, repeats, min_repeats, max_repeats, budget_s
         )
-        if reason is None and clean and decide_above_s is not None:
-            reason = "decided" if min(clean) > decide_above_s else None
-        if reason is None and stop_spread is not None and len(clean) >= max(1, stop_after):
-            spread = (max(clean) - min(clean)) / max(statistics.median(clean), 1e-12)
+        # The samples the median is taken of: the uncontended ones, else all of them.
+        used = clean or [s["wall"] for s in samples]
+        if reason is None and used and decide_above_s is not None:
+            reason = "decided" if min(used) > decide_above_s else None
+        if reason is None and stop_spread is not None and len(used) >= max(1, stop_after):
+            spread = (max(used) - min(used)) / max(statistics.median(used), 1e-12)
             reason = "spread" if spread <= stop_spread else None
         if reason is not None:
             stopped = reason

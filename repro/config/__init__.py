@@ -45,7 +45,18 @@ Example:
 
 from .cli import main, use_profile
 from .errors import ConfigError
-from .fields import Bool, Float, Int, Section, Str, as_dict, bounded, validate_section
+from .fields import (
+    Bool,
+    Float,
+    Int,
+    Section,
+    Seed,
+    Str,
+    as_dict,
+    bounded,
+    limited,
+    validate_section,
+)
 from .params import PARAMS_FILE, Params, load_params, parse_params
 from .pyproject import default_paper
 from .runtime import check_runtime, resolve_device
@@ -61,6 +72,7 @@ __all__ = [
     "Int",
     "Params",
     "Section",
+    "Seed",
     "Str",
     "TrackingConfig",
     "TrainConfig",
@@ -68,6 +80,7 @@ __all__ = [
     "bounded",
     "check_runtime",
     "default_paper",
+    "limited",
     "load_params",
     "main",
     "parse_params",

@@ -4,12 +4,15 @@ A section of ``params.yaml`` (the kit's ``train:``, a paper's ``model:``) is a p
 dataclass (or model) whose fields use these types, so every paper's sections read YAML the
 same way and fail with the same one-line messages:
 
-- :data:`Int`: an integer; ``2.0`` and ``"64"`` are accepted, ``true`` and ``2.5`` are not;
+- :data:`Int`: a 64-bit integer (torch takes no larger); ``2.0`` and ``"64"`` are accepted,
+  ``true`` and ``2.5`` are not;
 - :data:`Float`: a finite number; YAML 1.1 reads ``1e-3`` (no dot) as a string, accepted;
 - :data:`Bool`: exactly ``true`` or ``false`` (``yes`` and ``1`` are refused);
 - :data:`Str`: a non-empty string;
 - :data:`Section`: a mapping (``null``: empty), validated later on its own;
-- :func:`bounded`: limits on a number, or on every item of a list or tuple.
+- :data:`Seed`: an integer 0 to ``2**32 - 1`` (each rank's stream is derived from it);
+- :func:`bounded`: limits on a number, or on every item of a list or tuple;
+- :func:`limited`: limits on a string (length, characters it may not hold).
 
 Example:
     >>> from typing import Annotated
@@ -44,14 +47,17 @@ __all__ = [
     "Float",
     "Int",
     "Section",
+    "Seed",
     "Str",
     "as_dict",
     "as_mapping",
     "bounded",
+    "limited",
     "validate_section",
 ]
 
 T = TypeVar("T")
+INT64 = 2**63
 
 
 def _error(message: str, value: Any = None) -> PydanticCustomError:
@@ -69,6 +75,8 @@ def _int(value: Any) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise _error("must be an integer")
+    if not -INT64 <= value < INT64:  # torch (seeds, sizes, thread counts) overflows beyond
+        raise _error("must be a 64-bit integer (between -2**63 and 2**63 - 1)")
     return int(value)
 
 
@@ -137,6 +145,40 @@ def bounded(
                 raise _error(f"must be {kind} <= {maximum}", value)
             if below is not None and item >= below:
                 raise _error(f"must be {kind} < {below}", value)
+        return value
+
+    return AfterValidator(check)
+
+
+#: A seed: 0 to 2**32 - 1. Each rank's stream is ``seed * 1_000_003 + rank + 1``, which
+#: must stay below 2**64 for ``torch.manual_seed``.
+Seed = Annotated[Int, bounded(minimum=0, maximum=2**32 - 1)]
+
+
+def limited(max_length: int | None = None, forbidden: str = "", why: str = "") -> AfterValidator:
+    """Limits for ``Annotated[Str, limited(64)]``: the length, and characters not allowed.
+
+    Args:
+        max_length: the most characters allowed.
+        forbidden: characters the string may not contain.
+        why: appended to the message (what imposes the limit, e.g. ``" (a W&B tag)"``).
+
+    Example:
+        >>> from pydantic.dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Section:
+        ...     project: Annotated[Str, limited(8, "/")] = "p"
+        >>> validate_section(Section, {"project": "a/b"}, "tracking")
+        Traceback (most recent call last):
+        ...
+        repro.config.errors.ConfigError: params.yaml: tracking.project = 'a/b': may not contain /
+    """
+
+    def check(value: str) -> str:
+        if max_length is not None and len(value) > max_length:
+            raise _error(f"must be at most {max_length} characters{why}", value)
+        if any(c in forbidden for c in value):
+            raise _error(f"may not contain {' '.join(forbidden)}{why}", value)
         return value
 
     return AfterValidator(check)

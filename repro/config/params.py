@@ -38,6 +38,7 @@ from .schema import (
 __all__ = ["PARAMS_FILE", "Params", "load_params", "parse_params"]
 
 PARAMS_FILE = "params.yaml"
+MAX_NAME = 100  # an experiment's name is part of file names (255 bytes at most)
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,16 @@ def _experiment(
     """One ``experiments:`` entry resolved over the ``shared`` sections, and checked."""
     written, checked = tasks
     where = f"experiments.{name}"
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise fail(where, name, "an experiment name may use letters, digits, - and _")
+    if not name.replace("-", "").replace("_", "").isalnum() or not name[0].isalnum():
+        # it is a command-line argument of the stages ("-x" would read as an option)
+        raise fail(
+            where,
+            name,
+            "an experiment name may use letters, digits, - and _, and starts with a letter "
+            "or digit",
+        )
+    if len(name) > MAX_NAME:  # models/<name>/, metrics/.<name>.json.<random>.tmp, ...
+        raise fail(where, name, f"an experiment name may be at most {MAX_NAME} characters")
     e = validate_section(ExperimentEntry, entry, where)
     if e.task is None:
         raise fail(f"{where}.task", None, f"required; allowed: {', '.join(written) or '(none)'}")

@@ -32,7 +32,8 @@ def resolve_device(distributed: DistributedConfig) -> str:
 def check_runtime(
     params: Params, cpu_count: int | None = None, gpu_count: int | None = None
 ) -> None:
-    """Refuse more ranks than this machine's cores (CPU) or GPUs (CUDA), and nccl without a GPU.
+    """Refuse more ranks than this machine's cores (CPU) or GPUs (CUDA), nccl without a GPU,
+    and more threads per rank than the cores.
 
     Args:
         params: validated params.
@@ -53,6 +54,16 @@ def check_runtime(
     dist = params.distributed
     device = resolve_device(dist)
     n = dist.nproc_per_node
+    threads = dist.threads_per_rank
+    if threads is not None:
+        cores = cpu_count if cpu_count is not None else usable_cpus()
+        if threads > cores:  # only oversubscribes them (from 2**31 torch overflows)
+            raise fail(
+                "distributed.threads_per_rank",
+                threads,
+                f"more threads than the {cores} CPU cores of this machine; allowed: 1 to "
+                f"{cores}, or null (the cores divided by the ranks)",
+            )
     if device == "cpu":
         if dist.backend == "nccl":
             raise fail("distributed.backend", "nccl", "needs CUDA GPUs; allowed here: auto, gloo")

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as section
 
-from .fields import Bool, Float, Int, Section, Str, as_dict, bounded
+from .fields import Bool, Float, Int, Section, Seed, Str, as_dict, bounded, limited
 
 __all__ = [
     "DistributedConfig",
@@ -38,6 +38,13 @@ STRICT = ConfigDict(extra="forbid")
 
 Positive = Annotated[Int, bounded(minimum=1)]
 NonNegative = Annotated[Int, bounded(minimum=0)]
+#: A wait in seconds: at most a year (longer is a hang; ``datetime.timedelta``, which the
+#: process group's timeout goes through, overflows at 10**14 s).
+Seconds = Annotated[Int, bounded(minimum=1, maximum=365 * 24 * 3600)]
+#: W&B's limits: a project name of at most 128 characters without ``/ \ # ? % :``, tags of
+#: 1 to 64 characters; wandb.init refuses others, and the run would go unrecorded.
+WandbProject = Annotated[Str, limited(128, "/\\#?%:", " (a W&B project name)")]
+WandbTag = Annotated[Str, limited(64, why=" (a W&B tag)")]
 
 
 @section(frozen=True, config=STRICT)
@@ -88,7 +95,7 @@ class DistributedConfig:
     nproc_per_node: Positive = 2
     backend: Literal["auto", "gloo", "nccl"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    timeout_s: Positive = 300
+    timeout_s: Seconds = 300
     threads_per_rank: Annotated[Int | None, bounded(minimum=1)] = None
 
 
@@ -103,10 +110,10 @@ class TrackingConfig:
         True
     """
 
-    project: Str = "reproduction"
+    project: WandbProject = "reproduction"
     entity: Str | None = None
-    tags: list[Str] = field(default_factory=list)
-    init_timeout_s: Positive = 30
+    tags: list[WandbTag] = field(default_factory=list)
+    init_timeout_s: Seconds = 30
     alerts: Bool = True
 
 
@@ -119,7 +126,7 @@ class ParamsFile:
 
     paper: Str | None = None
     profile: Str = "custom"
-    seed: NonNegative = 0
+    seed: Seed = 0
     tasks: Section = field(default_factory=dict)
     model: Section = field(default_factory=dict)
     train: Section = field(default_factory=dict)
@@ -140,7 +147,7 @@ class ExperimentEntry:
     model: Section = field(default_factory=dict)
     train: Section = field(default_factory=dict)
     evaluate: Section = field(default_factory=dict)
-    seed: NonNegative | None = None
+    seed: Seed | None = None
     description: Any = None
 
 

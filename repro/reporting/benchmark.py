@@ -204,6 +204,9 @@ def benchmark_section(
     """  # noqa: E501
     if not isinstance(bench, Mapping):
         return NOT_RUN
+    if bench.get("available") is False:  # the paper has no benchmark workloads
+        reason = latex_escape(str(bench.get("reason", "the paper has no benchmark")))
+        return rf"\emph{{Not available: {reason}.}}" + "\n"
     targets = benchmark_targets(bench, source)
     tables, figures = _views(bench, source)
     if not (targets or tables or figures):

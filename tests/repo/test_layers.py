@@ -57,3 +57,34 @@ def test_importing_every_kit_module_loads_no_paper_package():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]", f"importing the kit loaded: {done.stdout.strip()}"
+
+
+#: ``reformer`` as a word or a module prefix, any case; ``reformer_pytorch`` (a peer
+#: implementation the benchmarks may name) is not the paper package
+PAPER_NAME = re.compile(r"\breformer(?![-_]pytorch)", re.IGNORECASE)
+
+
+def test_kit_tests_never_import_or_name_the_paper():
+    """The kit's tests (tests/repro, tests/conftest.py, tests/pipeline_helpers.py) come into
+    every project made from the template, where the paper package is another: they use the
+    fixture paper (tests/repro/minipaper) and fixture files, never the Reformer."""
+    tests = REPO_ROOT / "tests"
+    files = [tests / "conftest.py", tests / "pipeline_helpers.py"]
+    files += [p for p in sorted((tests / "repro").rglob("*")) if p.is_file()]
+    offenders = []
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        offenders += [
+            f"{path.relative_to(REPO_ROOT)}:{i}: {line.strip()[:100]}"
+            for i, line in enumerate(text.splitlines(), 1)
+            if PAPER_NAME.search(line)
+        ]
+    assert len(files) > 30, files  # the walk found the kit's tests
+    assert not offenders, "the kit's tests name the paper:\n" + "\n".join(offenders)
+    assert PAPER_NAME.search("from reformer.tasks import x") and PAPER_NAME.search("Reformer")
+    assert not PAPER_NAME.search("import reformer_pytorch  # reformer-pytorch")

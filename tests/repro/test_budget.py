@@ -1,7 +1,8 @@
 """The kit's compute budget (repro.budget) and its stage script, with a toy cost model.
 
 Nothing here imports the paper package: the cost model below is a dense model's rule of
-thumb, so every number the kit writes can be checked by hand.
+thumb, so every number the kit writes can be checked by hand, and the params are the kit's
+fixture paper's smoke profile (``tests/repro/minipaper/params.yaml``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import pytest
 
 from repro import budget
 from repro.budget import Column, CostModel, ExperimentParams
+from repro.config import default_paper
 from repro.paper import Paper
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "configs" / "smoke.yaml"
+SMOKE = Path(__file__).resolve().parent / "minipaper" / "params.yaml"
 sys.path.insert(0, str(ROOT))  # `pipelines` is the scripts' folder, not a package
 
 from pipelines import budget as stage  # noqa: E402
@@ -176,7 +178,7 @@ def test_cli_writes_the_json_the_report_reads(tmp_path, capsys):
     out = tmp_path / "metrics" / "budget.json"
     assert budget.main(["--params", str(SMOKE), "--json", str(out), "--mfu", "0.5"], DENSE) == 0
     printed = capsys.readouterr().out
-    assert "dup-full" in printed and "GPU-h" in printed
+    assert "copy-plain" in printed and "GPU-h" in printed
     assert "mm FLOP" in printed and "act. (formula)" in printed
     data = json.loads(out.read_text())
     assert data["assumptions"]["mfu"] == 0.5 and data["assumptions"]["peak_tflops"] == 312.0
@@ -192,7 +194,7 @@ def test_cli_writes_the_json_the_report_reads(tmp_path, capsys):
     from repro.reporting import budget_tables  # the report's table of this file
 
     table = budget_tables(data)
-    assert "tab:budget" in table and "dup-lsh2" in table
+    assert "tab:budget" in table and "copy-drop" in table
 
 
 def test_cli_help_and_a_missing_paper_profile(capsys):
@@ -211,7 +213,7 @@ def test_cli_help_and_a_missing_paper_profile(capsys):
     [
         (["--params", "no/such.yaml"], "no/such.yaml: file not found"),
         (["--params", str(SMOKE), "--mfu", "0"], "--mfu = 0.0: must be in (0, 1]"),
-        (["--params", str(SMOKE), "--experiment", "dup-ful"], "experiment 'dup-ful' is not in"),
+        (["--params", str(SMOKE), "--experiment", "copy-plai"], "experiment 'copy-plai' is not in"),
     ],
 )
 def test_cli_bad_input_is_one_line(argv, message, capsys):
@@ -275,8 +277,10 @@ def test_stage_script_uses_the_cost_model_of_the_paper_the_params_name(tmp_path,
     assert stage.main(["--params", str(params), "--json", str(out)]) == 0
     assert budget.main(["--params", str(params), "--json", str(direct)], DENSE) == 0
     assert out.read_text() == direct.read_text()
-    params.write_text(smoke)
-    assert stage.paper_name(params) == "reformer"  # no `paper:` key: the default
+    params.write_text(smoke)  # no `paper:` key: the default of the nearest pyproject.toml
+    assert stage.paper_name(params) == default_paper(ROOT)[0]  # none here: the project's
+    (tmp_path / "pyproject.toml").write_text('[tool.repro]\npaper = "toy_budget_paper"\n')
+    assert stage.paper_name(params) == "toy_budget_paper"
 
 
 def test_a_paper_without_a_cost_model_gets_a_not_available_file(tmp_path, monkeypatch, capsys):

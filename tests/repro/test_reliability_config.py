@@ -183,7 +183,7 @@ def test_bad_config_stops_training_before_it_starts(tmp_path, changes, experimen
 
 
 def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    from test_pipeline_e2e import dvc as run_dvc  # the repository's tests (tests/repo)
+    from pipeline_helpers import dvc as run_dvc
 
     return run_dvc(*args, cwd=cwd)
 

@@ -1,7 +1,8 @@
 """Two ``dvc repro`` runs from a clean state with the same params give identical results on CPU.
 
-Each run is the smoke profile (prepare, torchrun training with 2 ranks, evaluation) in its own
-fresh git copy of the project, so nothing is shared: no DVC cache, no run cache, no W&B
+Each run is the kit's fixture paper's smoke profile (``tests/repro/minipaper``: prepare,
+torchrun training with 2 ranks, evaluation) in its own fresh git copy of the project, so
+nothing is shared: no DVC cache, no run cache, no W&B
 directory. A fake ``WANDB_API_KEY`` sits in the environment of both runs; afterwards every
 file the runs left (W&B record files and logs, run.json, checkpoints, dvc.lock) and their
 console output are scanned for it and for any token-like string.
@@ -20,14 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from pipeline_helpers import fresh_repo
-from test_pipeline_e2e import dvc, pipeline_env
+from pipeline_helpers import MINIPAPER, dvc, fresh_repo, pipeline_env, use_minipaper
 from test_reliability_security import fake_wandb_key, find_secrets
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = list(yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())["experiments"])
+PARAMS = yaml.safe_load((MINIPAPER / "params.yaml").read_text())
+EXPERIMENTS = list(PARAMS["experiments"])
+TASK = PARAMS["experiments"][EXPERIMENTS[0]]["task"]  # copy: .npy splits
 STAGES = [f"evaluate@{name}" for name in EXPERIMENTS]  # and everything they depend on
 
 
@@ -47,7 +48,7 @@ def clean_runs(tmp_path_factory) -> tuple[str, list[tuple[Path, subprocess.Compl
     env = {**pipeline_env(), "WANDB_API_KEY": key}
     runs = []
     for name in ("first", "second"):
-        root = fresh_repo(tmp_path_factory.mktemp(name))
+        root = use_minipaper(fresh_repo(tmp_path_factory.mktemp(name)))
         result = subprocess.run(
             [str(Path(sys.prefix) / "bin" / "dvc"), "repro", *STAGES],
             cwd=root,
@@ -115,7 +116,7 @@ def _stage(script: str, exp: str, root: Path) -> subprocess.CompletedProcess:
 def test_truncated_or_tampered_split_is_refused_then_prepared_again(clean_runs):
     _, [(root, _), _] = clean_runs
     exp = EXPERIMENTS[0]
-    data = root / "data" / "duplication"
+    data = root / "data" / TASK
     good = {name: (data / name).read_bytes() for name in ("train.npy", "test.npy")}
     model = root / "models" / exp / "model.pt"
     weights_before = model.read_bytes()
@@ -140,8 +141,8 @@ def test_truncated_or_tampered_split_is_refused_then_prepared_again(clean_runs):
     assert (root / "metrics" / f"{exp}.json").read_bytes() == metrics_before
 
     again = dvc("repro", *STAGES, cwd=root).stdout
-    assert ("Running stage 'prepare@duplication'" in again) or (
-        "Stage 'prepare@duplication' is cached - skipping run, checking out outputs" in again
+    assert (f"Running stage 'prepare@{TASK}'" in again) or (
+        f"Stage 'prepare@{TASK}' is cached - skipping run, checking out outputs" in again
     )
     assert "Running stage 'train@" not in again  # the same data again: nothing to retrain
     assert {name: (data / name).read_bytes() for name in good} == good

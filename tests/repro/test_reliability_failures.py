@@ -3,13 +3,13 @@ rank's training step: a raised error, or an infinite loss.
 
 The fault is injected by a small launcher script that patches the training objective and then
 runs the unchanged ``pipelines/train.py`` as ``__main__``; everything else (torchrun, the
-process group and its timeout, DDP, checkpoints, W&B offline) is the real pipeline.
+process group and its timeout, DDP, checkpoints, W&B offline) is the real pipeline, training
+the kit's fixture paper (``tests/repro/minipaper``, on the ranks' ``PYTHONPATH``).
 """
 
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import time
@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from reformer.tasks import prepare_task
+from minipaper.paper import PAPER
+from pipeline_helpers import MINIPAPER, minipaper_env
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXP = "dup-full"
+EXP = "copy-plain"  # tests/repro/minipaper/params.yaml
 STEPS, EVERY, FAULT_AT = 30, 10, 15  # the fault hits step 15; the last checkpoint is step 10
 TIMEOUT_S = 8  # distributed.timeout_s: how long a collective waits for a stuck rank
 
@@ -66,13 +66,15 @@ runpy.run_path(os.path.join(root, "pipelines", "train.py"), run_name="__main__")
 
 @pytest.fixture
 def workspace(tmp_path) -> Path:
-    """A directory with the smoke params (one experiment, 30 steps) and its prepared data."""
-    params = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    """A directory with the fixture paper's smoke params (one experiment, 30 steps) and its
+    prepared data."""
+    params = yaml.safe_load((MINIPAPER / "params.yaml").read_text())
     params["experiments"] = {EXP: params["experiments"][EXP]}
     params["train"].update(steps=STEPS, checkpoint_every=EVERY, log_every=5)
     params["distributed"].update(nproc_per_node=2, timeout_s=TIMEOUT_S)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    prepare_task("duplication", tmp_path / "data" / "duplication", params["tasks"]["duplication"])
+    task = params["experiments"][EXP]["task"]
+    PAPER.task(task).prepare(tmp_path / "data" / task, params["tasks"][task])
     (tmp_path / "faulty_train.py").write_text(FAULTY_TRAIN)
     return tmp_path
 
@@ -80,7 +82,7 @@ def workspace(tmp_path) -> Path:
 def launch(root: Path, fault: str) -> tuple[subprocess.CompletedProcess, float]:
     """torchrun with 2 ranks, as dvc.yaml runs it; returns the result and its end time."""
     env = {
-        **os.environ,
+        **minipaper_env(),
         "FAULT": fault,
         "OMP_NUM_THREADS": "1",
         "WANDB_MODE": "offline",

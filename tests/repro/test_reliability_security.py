@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from repro.config import default_paper
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Bytes patterns, so binary outputs (checkpoints, .wandb record files) are scanned as well.
@@ -168,7 +170,8 @@ def test_no_token_in_any_tracked_file():
 
 # --- the key is read from the environment only ---------------------------------------------
 
-CODE_DIRS = ("reformer", "repro", "pipelines", "scripts")
+#: the kit's code and the paper package's (this project's default paper, pyproject.toml)
+CODE_DIRS = ("repro", "pipelines", "scripts", (default_paper(ROOT) or ("",))[0])
 
 
 def _python_sources() -> list[Path]:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from reformer.benchmarks.defaults import DEFAULTS
-from reformer.benchmarks.sections import _pooled_peak, _skip_reason
+from reformer.benchmarks.roofline import pooled_peak
+from reformer.benchmarks.sections import _skip_reason
 from reformer.benchmarks.speed import attention_buckets, attention_step
 from reformer.benchmarks.targets import (
     compute_targets,
@@ -124,7 +125,7 @@ def test_the_matmul_peak_pools_the_samples_of_both_measurements():
         {"size": 10, "threads": 2, "samples_s": [1.0, 3.0]},
         {"size": 10, "threads": 2, "samples_s": [2.0]},
     ]
-    pooled = _pooled_peak(peaks)
+    pooled = pooled_peak(peaks)
     assert pooled["flops_per_s"] == pytest.approx(2000 / 2.0)
     assert pooled["best_flops_per_s"] == pytest.approx(2000 / 1.0)
     assert pooled["spread"] == pytest.approx((3.0 - 1.0) / 2.0)

@@ -1,11 +1,11 @@
-"""repro.data.download over a real HTTP server on loopback.
+"""repro.data.download over a real HTTP server on loopback: a truncated body, a source that
+cannot be opened, a checksum mismatch that must leave an existing file alone, an md5 pin's
+recorded sha256, and the progress bar (its total for ``file://`` and for a response without
+``Content-Length``).
 
-The truncated-body and unreachable-source cases are covered through the callers
-(tests/reformer/tasks/test_data_enwik8.py, tests/repro/data/test_reliability_data.py); here
-only what they do not reach: the progress bar (its total for ``file://`` and for a response without
-``Content-Length``), an md5 pin's recorded sha256, and a mismatch that must leave an
-existing file alone. :class:`ServeBytes` and the ``http_server`` fixture are shared with
-those modules.
+A paper's download tasks reach the same cases through their own tests (and a pipeline run of
+a truncated download); :class:`ServeBytes` and the ``http_server`` fixture are shared with
+them.
 """
 
 from __future__ import annotations
@@ -115,6 +115,25 @@ def test_checksum_mismatch_keeps_nothing_and_leaves_the_old_file(tmp_path, http_
     assert f"{len(BODY)} bytes" in message
     assert dest.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]  # the partial file is gone
+
+
+def test_truncated_body_keeps_nothing_and_says_how_much_came(tmp_path, http_server):
+    ServeBytes.body, ServeBytes.claimed = BODY[:1000], len(BODY)
+    url, dest = _url(http_server), tmp_path / "data.bin"
+    with pytest.raises(DataIntegrityError, match="truncated download") as info:
+        download(url, dest, hashlib.sha256(BODY).hexdigest(), progress=False)
+    message = str(info.value)
+    assert "\n" not in message and url in message
+    assert f"expected {len(BODY)} bytes, received 1000" in message
+    assert list(tmp_path.iterdir()) == []  # no partial file
+
+
+def test_a_source_that_cannot_be_opened_is_one_line(tmp_path):
+    missing = tmp_path / "nope.bin"
+    with pytest.raises(OSError, match="cannot download") as info:
+        download(str(missing), tmp_path / "out" / "data.bin", "0" * 64, progress=False)
+    assert "\n" not in str(info.value) and str(missing) in str(info.value)
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize("as_path", [False, True])

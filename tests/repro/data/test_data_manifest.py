@@ -1,15 +1,27 @@
-"""Manifests: sha256 recorded at preparation, checked before every read."""
+"""Manifests: sha256 recorded at preparation, checked before every read.
+
+The prepared splits are the kit's fixture paper's (``tests/repro/minipaper``): its copy task
+(``.npy`` arrays) and its text task (raw ``.bin`` bytes, read in windows of ``seq_len``)."""
 
 import hashlib
 import json
 
 import numpy as np
 import pytest
+from minipaper.paper import PAPER
 
-from reformer.tasks import load_split, prepare_task
 from repro.data.manifest import DataIntegrityError, verify_manifest, write_manifest
 
 DUP = dict(length=8, vocab_size=5, n_train=6, n_valid=3, n_test=3, seed=0)
+
+
+def prepare_task(name, out, params):
+    return PAPER.task(name).prepare(out, params)
+
+
+def load_split(out, split, **kwargs):
+    """The split of the task whose data ``out`` holds (its folder's name)."""
+    return PAPER.task(out.name).load_split(out, split, **kwargs)
 
 
 def _sha(path):
@@ -38,25 +50,16 @@ def test_write_manifest_records_hashlib_sha_size_and_shape(tmp_path):
     assert verify_manifest(tmp_path) == manifest
 
 
-def _prepared_enwik8(tmp_path):
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("enwik8", bytes(np.random.default_rng(0).integers(0, 256, 100, np.uint8)))
-    z = tmp_path / "tiny.zip"
-    z.write_bytes(buf.getvalue())
-    params = {"url": str(z), "sha256": _sha(z), "raw_sha256": None}
-    params |= {"n_train": 90, "n_valid": 5, "n_test": 5}
-    return prepare_task("enwik8", tmp_path / "enwik8", params), ".bin", {"seq_len": 4}
+def _prepared_text(tmp_path):
+    params = {"n_train": 90, "n_valid": 5, "n_test": 5, "seed": 0}
+    return prepare_task("text", tmp_path / "text", params), ".bin", {"seq_len": 4}
 
 
 def _prepared_duplication(tmp_path):
-    return prepare_task("duplication", tmp_path / "dup", DUP), ".npy", {}
+    return prepare_task("copy", tmp_path / "copy", DUP), ".npy", {}
 
 
-@pytest.mark.parametrize("make", [_prepared_duplication, _prepared_enwik8])
+@pytest.mark.parametrize("make", [_prepared_duplication, _prepared_text])
 def test_tampered_split_is_refused_by_load_split(tmp_path, make):
     out, suffix, kwargs = make(tmp_path)
     path = out / f"train{suffix}"

@@ -26,7 +26,9 @@ class Block(nn.Module):
         super().__init__()
         self.heads = heads
         self.norm = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
+        # no bias: a key bias shifts every score of a query alike, so its gradient is zero
+        # up to rounding, which Adam would scale up into noise
+        self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.out = nn.Linear(width, width)
         self.ff = None
         if ff is not None:

@@ -1,8 +1,8 @@
 """The README's results section is generated from metrics files, and staleness is caught.
 
 The project here is the fixture paper's (``tests/repro/minipaper``: its claims file, with
-one ``modes`` table, and its params); this repository's own README is checked against its
-committed metrics in ``tests/repo/test_readme_results.py``.
+one ``modes`` table, and its params); the project's own README against its committed
+metrics is a check of the repository's tests, not of the kit's.
 """
 
 import json

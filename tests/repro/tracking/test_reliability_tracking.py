@@ -9,7 +9,8 @@
   server again.
 
 Either way the metrics reach the DVC files, equal to each other (W&B never changes results),
-and the fake API key planted in the environment lands in no output.
+and the fake API key planted in the environment lands in no output. The experiment is the
+kit's fixture paper's (``tests/repro/minipaper``, on the stages' ``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -25,29 +26,32 @@ from pathlib import Path
 
 import pytest
 import yaml
+from minipaper.paper import PAPER
+from pipeline_helpers import MINIPAPER, minipaper_env
 from test_reliability_security import fake_wandb_key, find_secrets
 from test_tracking_run import run_contents
 
-from reformer.tasks import prepare_task
 from repro.tracking import read_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[3]
-EXP = "dup-lsh2"
-MODES = ("full", "lsh1", "lsh2", "lsh4", "lsh8")
+EXP = "copy-drop"  # tests/repro/minipaper/params.yaml
+MODES = ("full", "r1", "r2")  # its evaluation modes (evaluate.rounds: [1, 2])
 
 
 def make_workspace(root: Path) -> Path:
-    """Smoke params for one experiment on one process (10 steps), with its prepared data."""
-    params = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    """The fixture paper's smoke params for one experiment on one process (10 steps), with
+    its prepared data."""
+    params = yaml.safe_load((MINIPAPER / "params.yaml").read_text())
     params["experiments"] = {EXP: params["experiments"][EXP]}
     params["train"].update(steps=10, log_every=5, checkpoint_every=10)
     params["distributed"]["nproc_per_node"] = 1
     params["tracking"]["init_timeout_s"] = 3
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    prepare_task("duplication", root / "data" / "duplication", params["tasks"]["duplication"])
+    task = params["experiments"][EXP]["task"]
+    PAPER.task(task).prepare(root / "data" / task, params["tasks"][task])
     return root
 
 
@@ -70,7 +74,7 @@ def run_stages(root: Path, env: dict[str, str]) -> list[subprocess.CompletedProc
 
 def base_env(key: str) -> dict[str, str]:
     drop = ("WANDB_RUN_GROUP", "DVC_EXP_NAME", "WANDB_DIR", "WANDB_BASE_URL", "WANDB_MODE")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env = minipaper_env({k: v for k, v in os.environ.items() if k not in drop})
     env.update(
         WANDB_API_KEY=key,
         WANDB_SILENT="true",

@@ -13,8 +13,10 @@ run record stays whole.
   from the checkpoint without training again;
 - a model file of another experiment, or a truncated one, is refused by evaluation.
 
-The stage scripts run from a snapshot of the code (``code`` fixture), so that edits to the
-working tree while the tests run cannot change a checkpoint's fingerprint between two runs.
+The stage scripts run from a snapshot of the code (``code`` fixture: the kit, the stage scripts
+and the kit's fixture paper, ``tests/repro/minipaper``, which the experiments train), so that
+edits to the working tree while the tests run cannot change a checkpoint's fingerprint
+between two runs.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from minipaper.paper import PAPER
+from pipeline_helpers import MINIPAPER
 
-from reformer.tasks import prepare_task
 from repro.tracking import read_run, read_run_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[3]
-EXP, OTHER = "dup-full", "dup-lsh2"  # configs/smoke.yaml
+EXP, OTHER = "copy-plain", "copy-drop"  # tests/repro/minipaper/params.yaml
 STEPS, EVERY, LOG = 20, 10, 5  # checkpoints at steps 10 and 20
 
 FAULTY = '''\
@@ -100,23 +103,26 @@ def stage_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def code(tmp_path_factory) -> Path:
-    """A snapshot of the kit, the paper and the stage scripts."""
+    """A snapshot of the kit, the stage scripts and the fixture paper (importable from there:
+    the stage scripts put their checkout first on ``sys.path``)."""
     dest = tmp_path_factory.mktemp("code")
-    for name in ("repro", "reformer", "pipelines"):
-        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for source in (ROOT / "repro", ROOT / "pipelines", MINIPAPER):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(source, dest / source.name, ignore=ignore)
     (dest / "faulty.py").write_text(FAULTY)
     return dest
 
 
 def make_workspace(root: Path, steps: int = STEPS, ranks: int = 1) -> Path:
-    params = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    params = yaml.safe_load((MINIPAPER / "params.yaml").read_text())
     params["experiments"] = {name: params["experiments"][name] for name in (EXP, OTHER)}
-    params["tasks"] = {"duplication": params["tasks"]["duplication"]}
+    task = params["experiments"][EXP]["task"]
+    params["tasks"] = {task: params["tasks"][task]}
     params["train"].update(steps=steps, log_every=LOG, checkpoint_every=EVERY)
     params["distributed"]["nproc_per_node"] = ranks
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    prepare_task("duplication", root / "data" / "duplication", params["tasks"]["duplication"])
+    PAPER.task(task).prepare(root / "data" / task, params["tasks"][task])
     return root
 
 

@@ -377,7 +377,7 @@ def test_online_unreachable_server_is_one_line(
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("WANDB_MODE", "online")
     reader = OnlineRunReader(base_url="http://127.0.0.1:9", timeout=2, api_key="k" * 40)
-    ref = {"mode": "online", "entity": "team", "project": "reformer", "id": "abc123"}
+    ref = {"mode": "online", "entity": "team", "project": "minipaper", "id": "abc123"}
     start = time.monotonic()
     with pytest.raises(RunFetchError) as info:
         read_run(ref, online=reader)

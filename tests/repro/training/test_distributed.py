@@ -1,5 +1,7 @@
 """Real 2-rank jobs (torch.multiprocessing.spawn, gloo, file:// rendezvous): disjoint sampling,
-identical weights, metrics reduced over ranks, and a failing rank that stops the job."""
+identical weights, metrics reduced over ranks, and a failing rank that stops the job.
+
+The data and model are the kit's fixture paper's (``tests/repro/minipaper``)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from minipaper.model import TinyLM
+from minipaper.task import COPY
 from torch.utils.data import DistributedSampler
 
-from reformer.models import ReformerLM
-from reformer.tasks import load_split, prepare_task
 from repro.config import TrainConfig
 from repro.training import (
     all_gather_object,
@@ -28,6 +30,7 @@ pytestmark = [pytest.mark.distributed]
 
 WORLD = 2
 LENGTH, VOCAB = 16, 8
+load_split = COPY.load_split
 
 
 def _join(tmp: Path, rank: int, timeout_s: float = 60):
@@ -42,11 +45,9 @@ def _join(tmp: Path, rank: int, timeout_s: float = 60):
     )
 
 
-def _model() -> ReformerLM:
+def _model() -> TinyLM:
     torch.manual_seed(0)
-    return ReformerLM(
-        VOCAB, d_model=16, n_heads=2, d_ff=16, max_seq_len=LENGTH, attention="full", shared_qk=True
-    )
+    return TinyLM(VOCAB, max_seq_len=LENGTH, width=16, heads=2, kind="fancy", shape=(1, 16))
 
 
 def _worker(rank: int, tmp: Path, data_dir: Path) -> None:
@@ -84,9 +85,9 @@ def _worker(rank: int, tmp: Path, data_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "duplication"
+    out = tmp_path_factory.mktemp("data") / "copy"
     params = dict(length=LENGTH, vocab_size=VOCAB, n_train=64, n_valid=10, n_test=4, seed=0)
-    return prepare_task("duplication", out, params)
+    return COPY.prepare(out, params)
 
 
 def test_two_ranks_disjoint_data_identical_weights_reduced_metrics(tmp_path, data_dir):

@@ -1,5 +1,9 @@
 """Training building blocks against hand-computed references: schedules, Adafactor, metrics,
-atomic checkpoints, exact resume, accumulation, and the stop on a non-finite loss."""
+atomic checkpoints, exact resume, accumulation, and the stop on a non-finite loss.
+
+The data and model are the kit's fixture paper's (``tests/repro/minipaper``): its copy task
+and its tiny language model, with dropout where a test needs training to draw random
+numbers (an exact resume must restore the random state too)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from minipaper.model import TinyLM
+from minipaper.task import COPY
 from torch import nn
 
-from reformer.models import ReformerLM
-from reformer.tasks import load_split, prepare_task
 from repro.config import TrainConfig
 from repro.training import (
     DistContext,
@@ -30,24 +34,28 @@ CPU = DistContext(0, 1, 0, 1, torch.device("cpu"), None)
 LENGTH, VOCAB = 16, 8
 
 
+load_split = COPY.load_split
+
+
 @pytest.fixture(scope="module")
 def dup_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "duplication"
+    """The copy task's splits: sequences ``0 w 0 w``, the second ``w`` counted."""
+    out = tmp_path_factory.mktemp("data") / "copy"
     params = dict(length=LENGTH, vocab_size=VOCAB, n_train=64, n_valid=16, n_test=16, seed=0)
-    return prepare_task("duplication", out, params)
+    return COPY.prepare(out, params)
 
 
-def tiny_lm(attention: str = "lsh", seed: int = 0) -> ReformerLM:
+def tiny_lm(stochastic: bool = True, seed: int = 0) -> TinyLM:
+    """The fixture paper's model; ``stochastic``: with dropout, so training draws numbers."""
     torch.manual_seed(seed)
-    return ReformerLM(
+    return TinyLM(
         VOCAB,
-        d_model=16,
-        n_heads=2,
-        d_ff=16,
         max_seq_len=LENGTH,
-        attention=attention,
-        n_hashes=2,
-        bucket_size=4,
+        width=16,
+        heads=2,
+        kind="fancy",
+        dropout=0.1 if stochastic else 0.0,
+        shape=(1, 16),
     )
 
 
@@ -317,8 +325,8 @@ def test_checkpoint_of_another_configuration_is_not_resumed(dup_dir, tmp_path):
     train = load_split(dup_dir, "train")
     cfg = TrainConfig(steps=4, batch_size=8, log_every=2, checkpoint_every=2, valid_batches=0)
     ckpt = tmp_path / "c.pt"
-    fit(tiny_lm("full"), train, None, cfg, CPU, checkpoint_path=ckpt, fingerprint="a")
-    result = fit(tiny_lm("full"), train, None, cfg, CPU, checkpoint_path=ckpt, fingerprint="b")
+    fit(tiny_lm(False), train, None, cfg, CPU, checkpoint_path=ckpt, fingerprint="a")
+    result = fit(tiny_lm(False), train, None, cfg, CPU, checkpoint_path=ckpt, fingerprint="b")
     assert result.resumed_from is None and result.step == 4
 
 
@@ -337,7 +345,7 @@ def test_gradient_accumulation_matches_one_big_batch(dup_dir):
         steps=2, batch_size=8, grad_accum=1, log_every=1, valid_batches=0, clip_grad_norm=None
     )
     two = TrainConfig(**{**one.__dict__, "grad_accum": 2})
-    a, b = tiny_lm("full"), tiny_lm("full")
+    a, b = tiny_lm(stochastic=False), tiny_lm(stochastic=False)
     ra = fit(a, train, None, one, CPU, seed=0)
     rb = fit(b, train, None, two, CPU, seed=0)
     for x, y in zip(a.parameters(), b.parameters(), strict=True):
@@ -364,7 +372,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_checkpoint(dup_dir, tmp
     train = load_split(dup_dir, "train")
     cfg = TrainConfig(steps=20, batch_size=8, log_every=5, checkpoint_every=5, valid_batches=0)
     ckpt = tmp_path / "checkpoint.pt"
-    model = PoisonAt(tiny_lm("full"), n=7)
+    model = PoisonAt(tiny_lm(stochastic=False), n=7)
     with pytest.raises(NonFiniteLossError) as info:
         fit(model, train, None, cfg, CPU, checkpoint_path=ckpt, fingerprint="x", desc="nan")
     message = str(info.value)

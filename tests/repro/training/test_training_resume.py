@@ -1,6 +1,9 @@
 """A training stage killed with SIGKILL mid-run (launcher and both ranks) resumes on the next
 ``dvc repro`` and ends with the same weights and metrics (every logged training and validation
-number) as an uninterrupted run from a clean state: CPU, bit for bit."""
+number) as an uninterrupted run from a clean state: CPU, bit for bit.
+
+The project copy trains the kit's fixture paper (``tests/repro/minipaper``, copied into it):
+its model with dropout, so the resumed run must restore the random state too."""
 
 from __future__ import annotations
 
@@ -16,11 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from test_pipeline_e2e import dvc, make_repo, pipeline_env
+from pipeline_helpers import dvc, make_repo, pipeline_env, use_minipaper
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(600)]
 
-EXP = "dup-lsh2"
+EXP = "copy-drop"  # tests/repro/minipaper/params.yaml: dropout 0.1
 STEPS, EVERY = 200, 20
 
 
@@ -57,7 +60,7 @@ def outputs(root: Path) -> tuple[dict, str, float]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks /proc")
 def test_sigkill_mid_run_then_repro_resumes_to_the_uninterrupted_result(tmp_path):
-    root = make_repo(tmp_path)
+    root = use_minipaper(make_repo(tmp_path))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["experiments"] = {EXP: params["experiments"][EXP]}
     params["train"].update(steps=STEPS, checkpoint_every=EVERY, log_every=10)

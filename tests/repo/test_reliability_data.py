@@ -3,7 +3,8 @@ keeps nothing, the training stage that needs the data never runs, and the next `
 (the server now serving the whole file) prepares the data.
 
 The download is a small enwik8-shaped zip served over HTTP on loopback, claiming its full length
-but closing the connection half way.
+but closing the connection half way. This is the Reformer's enwik8 task in this repository's
+pipeline; the kit's download checks are ``tests/repro/data/test_data_download.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import numpy as np
 import pytest
 import test_data_download
 import yaml
-from pipeline_helpers import fresh_repo
+from pipeline_helpers import fresh_repo, pipeline_env
 from test_data_download import ServeBytes
-from test_pipeline_e2e import pipeline_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
