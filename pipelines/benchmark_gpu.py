@@ -3,7 +3,8 @@
 The paper named by ``params.yaml``'s ``paper:`` gives the workloads
 (``PAPER.benchmark.accelerator``: for example attention against a fused kernel, the longest
 trainable length on the card, and the matmuls' share of the card's bf16 peak,
-``--peak-tflops`` where the card is not in its table), and the kit (:func:`repro.benchmarking.sweep.run_sweep`) runs them.
+``--peak-tflops`` where the card is not in its table), and the kit
+(:func:`repro.benchmarking.sweep.run_sweep`) runs them.
 
 The result, ``metrics/benchmark-gpu.json``, names the device and is committed only from a
 run on a CUDA device: without one the script stops with an error, and ``--device cpu``
