@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         reason = _no_workloads(args.params)
         if reason is not None and not args.summary:  # optional plug-in: say so, fail nothing
             atomic_write_json(args.out, {"available": False, "reason": reason})
+            if plots is not None:  # the stage's declared output: present, and empty
+                plots.mkdir(parents=True, exist_ok=True)
             print(f"benchmark: {reason}; nothing to measure, wrote {args.out}")
             return 0
         workloads, block = load_workloads(args.params)
