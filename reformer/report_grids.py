@@ -28,6 +28,8 @@ reached ``threshold`` (a run *converged*) and the spread of the metric::
       groups:
         - {label: Full attention, name: full, metric: eval/accuracy_full,
            experiments: [dup-full, dup-full-s1, dup-full-s2]}
+        - {label: "Full attention, under LSH-1", name: full-lsh, metric: eval/accuracy_lsh1,
+           experiments: [dup-full, dup-full-s1], count: false}   # spread only
 
 Macros: ``\\<Macro><Group>Runs`` (runs found), ``...Listed``, ``...Converged``, ``...Min``,
 ``...Median``, ``...Max`` and the switch ``\\Case<Macro><Group>{all converged}{some did
@@ -212,16 +214,17 @@ def seeds_latex(s: Seeds, runs: Mapping[str, Run], macros: Macros) -> str:
     for group in s.groups:
         stem = macro_name(s.prefix, group["name"])
         values = seed_values(s, group, runs)
+        counted = group.get("count", True) is not False  # a spread-only row: no count
         converged = sum(v >= s.threshold for v in values)
         some = bool(values)
         macros.add(f"{stem}Runs", str(len(values)))
         macros.add(f"{stem}Listed", str(len(group["experiments"])))
-        macros.add(f"{stem}Converged", str(converged) if some else fmt(None))
+        macros.add(f"{stem}Converged", str(converged) if some and counted else fmt(None))
         macros.add(f"{stem}Min", fmt(min(values) if some else None, s.digits))
         macros.add(f"{stem}Median", fmt(statistics.median(values) if some else None, s.digits))
         macros.add(f"{stem}Max", fmt(max(values) if some else None, s.digits))
         complete = len(values) == len(group["experiments"])  # every seed ran
-        chosen = 3 if not complete else (1 if converged == len(values) else 2)
+        chosen = 3 if not (complete and counted) else (1 if converged == len(values) else 2)
         macros.add_switch(f"Case{stem}", 3, chosen)
         cells = [
             latex_escape(group["label"]),

@@ -201,6 +201,13 @@ def test_seeds_count_the_runs_that_reach_the_threshold_and_give_the_spread() -> 
                 "metric": "eval/accuracy_lsh2",
                 "experiments": ["m0", "m1"],
             },
+            {
+                "label": "Full, LSH-1",
+                "name": "spread",
+                "metric": "eval/accuracy_full",
+                "experiments": ["f0", "f1"],
+                "count": False,
+            },
         ],
     }
     acc = {"f0": 1.0, "f1": 0.995, "f2": 0.05, "f3": 0.9899}  # f4 did not run
@@ -226,6 +233,8 @@ def test_seeds_count_the_runs_that_reach_the_threshold_and_give_the_spread() -> 
     assert defs["CaseSeedsFull"] == "#3" and defs["SeedsLshTwoConverged"] == "1"
     assert defs["CaseSeedsLshOne"] == "#3" and defs["SeedsLshOneMin"] == "---"
     assert defs["SeedsThreshold"] == "99.0"
+    # a spread-only row: min and max, no count
+    assert (defs["SeedsSpreadConverged"], defs["SeedsSpreadMin"]) == ("---", "99.5")
     assert r"\SeedsFullRuns{} of \SeedsFullListed" in tex
 
 
