@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -59,7 +58,10 @@ def build_pdf(report_dir: str | os.PathLike[str], runs: Mapping[str, Run]) -> Pa
         shutil.rmtree(stale, ignore_errors=True)
     build = report_dir / "build"
     build.mkdir(exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=report_dir))
+    # One fixed name (stale ones were removed above): pdfTeX puts the output path into the
+    # PDF's /ID, so a random folder name would make the same runs give different bytes.
+    scratch = report_dir / f"{SCRATCH_PREFIX}build"
+    scratch.mkdir()
     try:
         try:
             done = subprocess.run(
