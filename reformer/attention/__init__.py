@@ -26,7 +26,8 @@ from reformer.attention.buckets import BUCKET_RULES, n_buckets_for
 from reformer.attention.chunked import lsh_attend
 from reformer.attention.full import FullCrossAttention, FullSelfAttention
 from reformer.attention.hashing import hash_vectors
-from reformer.attention.lsh import LSHSelfAttention, get_rng_states, set_rng_states
+from reformer.attention.lsh import LSHSelfAttention
+from reformer.attention.rng_states import get_rng_states, set_rng_states
 
 __all__ = [
     "BUCKET_RULES",

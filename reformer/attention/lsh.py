@@ -53,8 +53,9 @@ Reversible recompute: the reversible block recomputes this layer in its backward
 must get the same rotations and dropout masks. Rotations come from ``self.generator`` when
 one is set, otherwise from torch's global RNG of the input's device (dropout always uses the
 global RNG). The block therefore saves and restores the global CPU/CUDA RNG state, plus the
-generator states returned by :func:`get_rng_states` (or each module's :meth:`rng_state`),
-restored with :func:`set_rng_states` (or :meth:`set_rng_state`).
+generator states returned by :func:`~reformer.attention.rng_states.get_rng_states` (or each
+module's :meth:`rng_state`), restored with
+:func:`~reformer.attention.rng_states.set_rng_states` (or :meth:`set_rng_state`).
 
 Shape notation: ``b`` batch, ``l`` length, ``h`` heads, ``d`` head dimension,
 ``r`` rounds (``n_hashes``), ``c`` chunks per round (``l / bucket_size``), ``m`` chunk
@@ -78,11 +79,9 @@ from reformer.attention.masks import check_heads, check_padding_mask
 __all__ = [
     "BUCKET_RULES",
     "LSHSelfAttention",
-    "get_rng_states",
     "hash_vectors",
     "lsh_attend",
     "n_buckets_for",
-    "set_rng_states",
 ]
 
 
@@ -395,38 +394,3 @@ class LSHSelfAttention(nn.Module):
             f"allow_duplicate_attention={self.allow_duplicate_attention}, dropout={self.dropout}, "
             f"head_chunks={self.head_chunks}"
         )
-
-
-def get_rng_states(module: nn.Module) -> list[torch.Tensor | None]:
-    """States of the rotation generators of every LSH layer in ``module`` (in module order).
-
-    Together with torch's global RNG state (CPU and CUDA) this is all a recompute needs to
-    reproduce the rotations and dropout masks of a forward pass.
-
-    Example:
-        >>> layer = LSHSelfAttention(8, 2, generator=torch.Generator().manual_seed(0))
-        >>> states = get_rng_states(nn.Sequential(layer))
-        >>> len(states), states[0].dtype
-        (1, torch.uint8)
-    """
-    return [m.rng_state() for m in module.modules() if isinstance(m, LSHSelfAttention)]
-
-
-def set_rng_states(module: nn.Module, states: list[torch.Tensor | None]) -> None:
-    """Restore states returned by :func:`get_rng_states` for the same ``module``.
-
-    Example:
-        >>> net = nn.Sequential(LSHSelfAttention(8, 2, bucket_size=4,
-        ...                                      generator=torch.Generator().manual_seed(0)))
-        >>> x = torch.randn(1, 16, 8)
-        >>> states = get_rng_states(net)
-        >>> y1 = net(x)
-        >>> set_rng_states(net, states)
-        >>> torch.equal(y1, net(x))
-        True
-    """
-    layers = [m for m in module.modules() if isinstance(m, LSHSelfAttention)]
-    if len(layers) != len(states):
-        raise ValueError(f"got {len(states)} states for {len(layers)} LSH layers")
-    for layer, state in zip(layers, states, strict=True):
-        layer.set_rng_state(state)

@@ -12,7 +12,6 @@ wiring.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import shlex
 import shutil
@@ -23,6 +22,7 @@ from types import ModuleType
 
 import pytest
 import yaml
+from pipeline_helpers import committed_copy, git_env
 from test_docs_commands import commands, shell_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,42 +40,6 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def committed_copy(dest: Path) -> Path:
-    """A git repository on branch main holding this working tree, everything committed.
-
-    The files git would commit (tracked, and untracked but not ignored) are copied, symbolic
-    links as links; ``.venv`` links this interpreter's environment (the pipeline and the
-    hooks run ``.venv/bin/...``); git-ignored, so it stays out of every commit.
-    """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source, target = ROOT / name, dest / name
-        if not (source.exists() or source.is_symlink()):
-            continue  # deleted in the working tree, not yet in the index
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
-    (dest / ".venv").symlink_to(sys.prefix)
-    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "copy"]):
-        subprocess.run(["git", *cmd], cwd=dest, check=True, env=git_env())
-    return dest
-
-
-def git_env() -> dict[str, str]:
-    """This environment without variables that would point git or DVC elsewhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_DIR", "GIT_WORK_TREE"))}
-    env.pop("DVC_EXP_NAME", None)
-    env.update(DVC_NO_ANALYTICS="1", WANDB_MODE="offline", PRE_COMMIT_COLOR="never")
-    return env
 
 
 def sh(words: list[str], cwd: Path, check: bool = True, timeout: int = 300) -> str:
