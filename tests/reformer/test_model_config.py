@@ -367,9 +367,11 @@ def test_every_claim_names_experiments_of_a_profile():
 
 
 def test_profiles_give_every_pipeline_section():
-    for profile, quick in (("smoke", True), ("default", False), ("paper", False)):
+    # smoke: tiny shapes; default: the few-minute sweep; paper: the whole sweep
+    expected = {"smoke": {"quick": True}, "default": {"mode": "small"}, "paper": {"quick": False}}
+    for profile, benchmark in expected.items():
         raw = yaml.safe_load((ROOT / "configs" / f"{profile}.yaml").read_text())
-        assert raw["benchmark"] == {"quick": quick}, profile
+        assert raw["benchmark"] == benchmark, profile
         assert set(raw["budget"]) <= {"accelerator", "mfu", "tflops"}, profile
     smoke = load_params(ROOT / "configs" / "smoke.yaml")
     assert smoke.experiment("wmt14-smoke").task == "wmt14"
