@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reformer.attention.buckets import n_buckets_for
+
 from .specs import LMSpec, Seq2SeqSpec, Spec
 
 __all__ = ["flops_per_step", "table1_terms"]
@@ -42,7 +44,8 @@ def _attention_macs(
     core = 2 * r * tokens * window * d  # per round: each query scores `window` keys
     core += r * tokens * d  # the rounds' outputs weighted by their softmax over rounds
     # Hashing: x R with R (d_k, n_buckets / 2) per head and round -> d * n_buckets / 2.
-    hashing = r * tokens * d * ((l_q // chunk) // 2)
+    n_buckets = n_buckets_for(l_q, chunk, m.get("bucket_rule", "paper"))
+    hashing = r * tokens * d * (n_buckets // 2)
     return proj + core, hashing
 
 

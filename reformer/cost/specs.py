@@ -36,6 +36,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "attention": "lsh",
     "n_hashes": 4,
     "bucket_size": 32,
+    "bucket_rule": "paper",
     "shared_qk": True,
     "reversible": True,
     "ff_chunks": 1,

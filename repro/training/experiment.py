@@ -14,7 +14,9 @@ recorded of the old one (every row logged up to the checkpoint's step).
 Stops that are not bugs end with one line on rank 0 naming the cause and the file, and
 keep the last checkpoint for the rerun to resume from: Ctrl-C (exit status 130), a write
 that fails (a full disk: ``torch.save`` reports it as a RuntimeError whose context is the
-``OSError``), a non-finite loss, an unreadable checkpoint, a rank that died.
+``OSError``), running out of memory, a non-finite loss, an unreadable checkpoint, a rank
+that died. A training split too small for one micro-batch per rank is refused before any
+model is built.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import torch
 
+from repro.benchmarking.memory import is_out_of_memory
 from repro.config import ExperimentConfig, Params
 from repro.data.manifest import DataIntegrityError
 from repro.io import atomic_save, atomic_write_text
@@ -119,13 +122,20 @@ def _stop_line(
     err: BaseException, name: str, ctx: DistContext, ckpt_path: Path, writing: Path, root: Path
 ) -> tuple[int, str | None] | None:
     """Exit status and one line (None: this rank says nothing) for a stop that is not a bug:
-    Ctrl-C, another rank's failure, a failed write; None for anything else (re-raised)."""
+    Ctrl-C, another rank's failure, out of memory, a failed write; None for anything else
+    (re-raised)."""
     if _in_chain(err, KeyboardInterrupt) is not None:
         return 130, _kept("interrupted (Ctrl-C)", "", ckpt_path, root) if ctx.is_main else None
     if ctx.distributed and is_peer_failure(err):
         # Another rank failed and printed its error; say why this one stops, once.
         first = str(err).strip().splitlines()[0][:300]
         return 1, f"rank {ctx.rank} stopped because another rank failed ({first})"
+    if is_out_of_memory(err):
+        if not ctx.is_main:
+            return 1, None
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else "MemoryError"
+        fix = "a smaller train.batch_size (or a larger grad_accum), then "
+        return 1, _kept(f"out of memory ({first})", fix, ckpt_path, root)
     failed = _in_chain(err, OSError)
     if failed is None or isinstance(failed, ConnectionError | TimeoutError):
         return None
@@ -187,9 +197,26 @@ def train_experiment(params: Params, exp: ExperimentConfig, ctx: DistContext, ro
         if ctx.is_main:
             print(f"error: train {name}: {err}", file=sys.stderr)
         return 1
+    problem = _too_small(train_set, exp, ctx, data_dir, root)
+    if problem is not None:
+        if ctx.is_main:
+            print(f"error: train {name}: {problem}", file=sys.stderr)
+        return 1
 
     torch.manual_seed(exp.seed)  # the same initial weights on every rank and every rerun
-    built = paper.build_model(exp, train_set.vocab_size)
+    try:
+        built = paper.build_model(exp, train_set.vocab_size)
+    except (MemoryError, RuntimeError) as err:
+        if not is_out_of_memory(err):
+            raise
+        if ctx.is_main:
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else "MemoryError"
+            print(
+                f"error: train {name}: building the model ran out of memory ({first}); "
+                "allowed: a smaller model: section, or a machine with more memory",
+                file=sys.stderr,
+            )
+        return 1
     core, model, model_config = built.core, built.trainable, built.config
     # The code is part of the fingerprint: after a change to it the run starts afresh.
     fingerprint = f"{exp.fingerprint(ctx.world_size)}-{source_digest(source_files(paper))}"
@@ -306,6 +333,27 @@ def train_experiment(params: Params, exp: ExperimentConfig, ctx: DistContext, ro
         tracker.finish()
         print(summary, flush=True)
     return 0
+
+
+def _too_small(
+    train_set: Any, exp: ExperimentConfig, ctx: DistContext, data_dir: Path, root: Path
+) -> str | None:
+    """Why the training split cannot give every rank one micro-batch, or None when it can.
+
+    ``config check`` knows the split's size only for tasks that state it in params; this
+    checks the split as loaded, before any rank builds a model.
+    """
+    t = exp.train
+    micro = t.batch_size // (ctx.world_size * t.grad_accum)
+    shard = len(train_set) // ctx.world_size
+    if micro < 1 or shard >= micro:
+        return None
+    return (
+        f"train.batch_size = {t.batch_size}: {_rel(data_dir, root)} holds {len(train_set)} "
+        f"training sequences of {exp.seq_len} tokens, {shard} per rank on {ctx.world_size} "
+        f"rank(s), fewer than one micro-batch ({micro}); allowed: a batch_size of at most "
+        f"{len(train_set) // ctx.world_size * ctx.world_size * t.grad_accum}, or more data"
+    )
 
 
 def _num(value: float | None) -> str:

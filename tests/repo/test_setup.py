@@ -225,7 +225,13 @@ TARGETS = [
 
 def make(*args: str) -> str:
     result = subprocess.run(
-        ["make", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=60
+        # run in the checkout, not with -C: make would print the directory, whose path may
+        # hold any of the words the tests look for ("pytest-of-root", say)
+        ["make", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -43,6 +43,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[3]
 EXP, OTHER = "copy-plain", "copy-drop"  # tests/repro/minipaper/params.yaml
 STEPS, EVERY, LOG = 20, 10, 5  # checkpoints at steps 10 and 20
+LAUNCH = [sys.executable, "-m", "repro.training.launch"]  # torchrun, as dvc.yaml starts it
 
 FAULTY = '''\
 """pipelines/train.py with one fault: faulty.py CODE KIND AT EXPERIMENT."""
@@ -238,11 +239,12 @@ def test_ctrl_c_is_one_line_and_the_rerun_resumes(tmp_path, code):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals a process group")
 def test_ctrl_c_to_a_torchrun_job_is_one_line_from_rank_0(tmp_path, code):
     root = make_workspace(tmp_path, steps=300, ranks=2)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd = [*LAUNCH, "--standalone", "--nproc_per_node", "2"]
     cmd += [str(code / "pipelines" / "train.py"), EXP]
     # a terminal's Ctrl-C: SIGINT to the foreground process group (torchrun forwards it)
     job = subprocess.Popen(
-        cmd, cwd=root, env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cmd, cwd=root, env=stage_env(PYTHONPATH=str(code)), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
     ckpt = root / "models" / EXP / "checkpoint.pt"
@@ -255,6 +257,7 @@ def test_ctrl_c_to_a_torchrun_job_is_one_line_from_rank_0(tmp_path, code):
     assert len(lines) == 1, output[-4000:]
     assert lines[0].startswith(f"error: train {EXP}: interrupted (Ctrl-C); the last checkpoint")
     assert "[rank0]" not in output and "[rank1]" not in output  # no rank's traceback
+    assert "Traceback" not in output and "closing signal" not in output  # nor the launcher's
     step = checkpoint_step(root)
     assert step % EVERY == 0 and 0 < step < 300
 
@@ -262,6 +265,57 @@ def test_ctrl_c_to_a_torchrun_job_is_one_line_from_rank_0(tmp_path, code):
                            timeout=300)  # fmt: skip
     assert again.returncode == 0 and f"(resumed at {step})" in again.stdout, again.stderr
     assert history(root)[0] == list(range(LOG, 301, LOG))
+
+
+# --- a training split too small for the batch --------------------------------------------------
+
+
+@pytest.mark.distributed
+def test_a_split_smaller_than_one_batch_per_rank_is_one_line_before_training(tmp_path, code):
+    """The text task's size is its bytes, so ``config check`` cannot know how many sequences
+    it gives; the train stage checks the split as loaded, on a 2-rank torchrun job."""
+    root = make_workspace(tmp_path, ranks=2)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tasks"]["text"] = {"n_train": 61, "n_valid": 61, "n_test": 61}
+    params["train"]["seq_len"] = 16  # 61 bytes: 4 windows of 16, 2 per rank; a batch needs 4
+    params["experiments"]["text-plain"] = {"task": "text", "model": {"kind": "plain"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    PAPER.task("text").prepare(root / "data" / "text", params["tasks"]["text"])
+    cmd = [*LAUNCH, "--standalone", "--nproc_per_node", "2"]
+    cmd += [str(code / "pipelines" / "train.py"), "text-plain"]
+    result = subprocess.run(cmd, cwd=root, env=stage_env(PYTHONPATH=str(code)),
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output and "[rank1]" not in output, output[-4000:]
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: train text-plain: train.batch_size = 8: data/text holds 4 training sequences "
+        "of 16 tokens, 2 per rank on 2 rank(s), fewer than one micro-batch (4); allowed: a "
+        "batch_size of at most 4, or more data"
+    ], output[-4000:]
+    assert not (root / "models" / "text-plain").exists()  # refused before any run started
+
+
+@pytest.mark.distributed
+def test_a_rank_killed_by_a_signal_is_named_by_the_launcher(tmp_path, code):
+    """A rank that the kernel kills (SIGKILL, as its out-of-memory killer does) cannot say
+    why it stopped; the launcher does, in one line, instead of torchrun's report."""
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "if os.environ['RANK'] == '1':\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "time.sleep(30)\n"
+    )
+    cmd = [*LAUNCH, "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run([*cmd, str(script), "x"], cwd=tmp_path, capture_output=True,
+                            text=True, env=stage_env(PYTHONPATH=str(code)),
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 1
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        f"error: {script} x: rank 1 was killed by SIGKILL (the kernel's out-of-memory killer?)"
+    ]
 
 
 # --- WANDB_MODE=disabled -----------------------------------------------------------------------
