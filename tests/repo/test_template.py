@@ -472,10 +472,6 @@ def test_update_brings_kit_changes_and_leaves_the_paper_alone(tmp_path):
 @pytest.mark.slow
 @pytest.mark.distributed
 @pytest.mark.timeout(1500)
-@pytest.mark.xfail(
-    reason="known: the generated toy project's report stage fails its LaTeX build (open, issue 14)",
-    strict=False,
-)
 def test_generated_project_runs_smoke_and_default_pipelines_and_its_tests(tmp_path):
     """What the generated README promises: `dvc repro` (smoke, then the default profile,
     whose claim is reproduced) and the fast tests, with this repository's environment, in
@@ -514,3 +510,8 @@ def test_generated_project_runs_smoke_and_default_pipelines_and_its_tests(tmp_pa
         **env,
     )
     assert " passed" in out and " failed" not in out, out[-3000:]
+
+    # `make docs`: the generated project's Sphinx site, warnings as errors
+    sphinx = str(project / ".venv/bin/sphinx-build")
+    run([sphinx, "-E", "-W", "-n", "-q", "-b", "html", "docs", "docs/_build/html"], project, **env)
+    assert (project / "docs/_build/html/api/generated/public.html").is_file()
