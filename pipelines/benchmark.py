@@ -36,9 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the checkout's own packages, installed or not
     sys.path.insert(0, str(ROOT))
 
-from repro.benchmarking import load_workloads  # noqa: E402
+from repro.benchmarking import load_workloads, missing_workloads  # noqa: E402
 from repro.benchmarking import sweep as kit  # noqa: E402
-from repro.io import atomic_write_json  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,17 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _no_workloads(params: str) -> str | None:
-    """Why the paper of ``params`` has no benchmark to run (no ``PAPER.benchmark``), or None."""
-    from repro.config import load_params
-    from repro.paper import load_paper
-
-    if not Path(params).exists():
-        return None
-    paper = load_paper(load_params(params).paper)
-    return None if paper.benchmark is not None else f"paper {paper.name!r} has no benchmark"
-
-
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a cancelled DVC stage, `kill`) unwinds normally, so the running
     # configuration's process is killed too instead of being left behind.
@@ -96,11 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plots = Path(args.plots) if args.plots else None
     try:
-        reason = _no_workloads(args.params)
+        reason = missing_workloads(args.params)
         if reason is not None and not args.summary:  # optional plug-in: say so, fail nothing
-            atomic_write_json(args.out, {"available": False, "reason": reason})
-            if plots is not None:  # the stage's declared output: present, and empty
-                plots.mkdir(parents=True, exist_ok=True)
+            kit.write_unavailable(args.out, plots, reason)
             print(f"benchmark: {reason}; nothing to measure, wrote {args.out}")
             return 0
         workloads, block = load_workloads(args.params)
@@ -108,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             print(kit.summary_markdown(workloads, json.loads(Path(args.summary).read_text())))
             return 0
         if args.mode is not None:
-            block = {**(block or {}), "mode": args.mode}
-            if args.mode == "full":  # the whole sweep: the profile's own overrides go too
-                block = {k: v for k, v in block.items() if k in ("mode", "peers", "threads")}
+            block = kit.select_mode(block, args.mode)
         config = kit.load_config(workloads, block, quick=args.quick)
         if args.no_peers:
             config = kit.merge(config, {"peers": False})

@@ -108,9 +108,6 @@ class ReversibleBlock(nn.Module):
         return x1, x2
 
 
-# --------------------------------------------------------------------------- autograd
-
-
 class _Outputs:
     """A block's outputs ``(Y1, Y2)`` for its backward, handed down the stack.
 
@@ -153,9 +150,7 @@ class _ReversibleBlockFunction(torch.autograd.Function):
     *tensor_values, *params)``, ``param_index = (f_indices, g_indices)`` into ``params``.
     ``outputs`` receives this block's ``(Y1, Y2)`` (from the forward for the top block, from
     the block above otherwise); the backward puts the reconstructed ``(X1, X2)`` into
-    ``below``, the ``outputs`` of the block underneath (``None`` for the first block). One
-    node per block, rather than one for the stack, lets autograd free each block's incoming
-    gradients as soon as the block is done.
+    ``below``, the ``outputs`` of the block underneath (``None`` for the first block).
     """
 
     @staticmethod

@@ -3,6 +3,7 @@
 - :func:`make_repo`, :func:`fresh_repo`, :func:`committed_copy`: a copy of the project in a
   new git repository (``fresh_repo``: without the run outputs the working tree may hold);
 - :func:`run`, :func:`dvc`, :func:`pipeline_env`, :func:`git_env`: commands run offline;
+- :func:`wandb_env`: an offline wandb process that writes only under a given folder;
 - :data:`MINIPAPER`, :func:`minipaper_env`, :func:`use_minipaper`: the kit's fixture paper
   (``tests/repro/minipaper``), so that the kit's tests run the pipeline with a paper of
   their own, whatever paper the project reproduces.
@@ -40,6 +41,22 @@ def git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_DIR", "GIT_WORK_TREE"))}
     env.pop("DVC_EXP_NAME", None)
     env.update(DVC_NO_ANALYTICS="1", WANDB_MODE="offline", PRE_COMMIT_COLOR="never")
+    return env
+
+
+def wandb_env(root: Path) -> dict[str, str]:
+    """This environment for an offline wandb process that keeps every file under ``root``
+    (runs, config, cache, data; no git metadata) and ignores the caller's ``WANDB_*``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+        WANDB_DIR=str(root),
+        WANDB_CONFIG_DIR=str(root / ".config"),
+        WANDB_CACHE_DIR=str(root / ".cache"),
+        WANDB_DATA_DIR=str(root / ".data"),
+        WANDB_DISABLE_GIT="true",
+    )
     return env
 
 

@@ -4,8 +4,8 @@ profiled step of the cell that decides each attention target the measurements mi
 :func:`measure_peak` runs :func:`repro.benchmarking.roofline.matmul_peak` in a fresh process
 with the sweep's threads (the attention section measures it at its start and its end);
 :func:`pooled_peak` makes one rate of both; :func:`profile_missed` profiles, for each missed
-target, one step of its deciding cell (:mod:`reformer.benchmarks.targets` finds the cell),
-so that the target's note can say where the time goes.
+target, one step of its deciding cell (:mod:`reformer.benchmarks.attention_targets` finds
+the cell), so that the target's note can say where the time goes.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def profile_missed(
 ) -> dict[str, dict[str, Any]]:
     """Where the time goes, for each attention target the measurements miss: one profiled
     step (torch.profiler, top operators by self CPU time) of the cell that decides it."""
-    from reformer.benchmarks import targets
+    from reformer.benchmarks import attention_targets as targets
 
     t = config["targets"]
     cells = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reformer.benchmarks.attention_targets import every_peer_out_of_memory, out_of_memory
 from reformer.benchmarks.defaults import PEER_NAMES
-from reformer.benchmarks.targets import every_peer_out_of_memory, out_of_memory
 from repro.benchmarking import find_entry, median_of
 
 __all__ = ["derived", "views"]

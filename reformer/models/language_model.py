@@ -25,8 +25,6 @@ In both stacks the parameter names are the same (``layers.blocks.<i>.f.fn.to_qk.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -34,8 +32,19 @@ from torch import Tensor, nn
 from reformer.attention import BUCKET_RULES, FullSelfAttention, LSHSelfAttention
 from reformer.feedforward import ChunkedFeedForward
 from reformer.models.blocks import PreNorm, layer_stack
-from reformer.models.checks import check_choice, check_lsh_length, check_positive, check_tokens
-from reformer.models.embeddings import positional_embedding, token_embedding
+from reformer.models.checks import (
+    check_choice,
+    check_lsh_length,
+    check_model_args,
+    check_positive,
+    check_tokens,
+)
+from reformer.models.embeddings import (
+    POSITIONALS,
+    check_positional,
+    positional_embedding,
+    token_embedding,
+)
 from reformer.models.loss import chunked_cross_entropy
 
 __all__ = ["ATTENTIONS", "LanguageModel"]
@@ -48,48 +57,77 @@ class LanguageModel(nn.Module):
     """A language model: embeddings, a stack of (attention, feed-forward) blocks, the head.
 
     The common body of :class:`~reformer.models.reformer_lm.ReformerLM` and
-    :class:`~reformer.models.transformer_lm.TransformerLM`; each of them checks its own
-    arguments and calls ``_build`` with its choice of attention and stack (see the
-    module docstring for the layout). The methods below are what both models do.
+    :class:`~reformer.models.transformer_lm.TransformerLM`: the constructor (the checks of
+    the arguments and the modules, with the paper's defaults, which ``ReformerLM`` keeps and
+    ``TransformerLM`` narrows to full attention and the ordinary residual stack) and the
+    methods (see the module docstring for the layout).
 
     Shapes:
         - ``tokens``: ``(b, l)`` int64; ``mask``: ``(b, l)`` bool, True = real token
         - logits: ``(b, l, V)``
     """
 
-    def _build(
+    def __init__(
         self,
-        *,
         vocab_size: int,
-        d_model: int,
-        n_layers: int,
-        n_heads: int,
-        d_ff: int,
-        max_seq_len: int,
-        attention: str,
-        n_hashes: int,
-        bucket_size: int,
-        shared_qk: bool,
-        reversible: bool,
-        ff_chunks: int,
-        positional: str,
-        axial_shape: Sequence[int] | None,
-        dropout: float,
-        causal: bool,
-        attend_across_buckets: bool,
-        allow_duplicate_attention: bool,
-        loss_chunks: int,
-        axial_dims: Sequence[int] | None,
+        d_model: int = 256,
+        n_layers: int = 1,
+        n_heads: int = 4,
+        d_ff: int = 256,
+        max_seq_len: int = 1024,
+        attention: str = "lsh",
+        n_hashes: int = 4,
+        bucket_size: int = 64,
+        shared_qk: bool = True,
+        reversible: bool = True,
+        ff_chunks: int = 1,
+        positional: str = "absolute",
+        axial_shape: tuple[int, int] | None = None,
+        dropout: float = 0.0,
+        causal: bool = True,
+        attend_across_buckets: bool = False,
+        allow_duplicate_attention: bool = False,
+        loss_chunks: int = 1,
+        axial_dims: tuple[int, int] | None = None,
         bucket_rule: str = "paper",
         unit_keys: bool = True,
     ) -> None:
-        """Record the settings and make the modules from checked arguments (the arguments
-        mean what :class:`~reformer.models.reformer_lm.ReformerLM` documents).
+        """Check the arguments, record the settings and make the modules (the arguments and
+        defaults, the paper's, are :class:`~reformer.models.reformer_lm.ReformerLM`'s).
 
-        The modules are made in a fixed order (token and positional embeddings, then per
-        layer the attention and the feed-forward, then the final norm and projection), so a
-        seed gives the same initial weights in either model.
+        Each bad value gives a one-line ValueError, checked in a fixed order (sizes, choices,
+        dropout, heads, LSH length, positional table). The modules are made in a fixed order
+        (token and positional embeddings, then per layer the attention and the feed-forward,
+        then the final norm and projection), so a seed gives the same initial weights in
+        either model.
         """
+        super().__init__()
+        check_model_args(
+            dropout=dropout,
+            choices={
+                "attention": (attention, ATTENTIONS),
+                "positional": (positional, POSITIONALS),
+                "bucket_rule": (bucket_rule, BUCKET_RULES),
+            },
+            vocab_size=vocab_size,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_ff=d_ff,
+            max_seq_len=max_seq_len,
+            n_hashes=n_hashes,
+            bucket_size=bucket_size,
+            ff_chunks=ff_chunks,
+            loss_chunks=loss_chunks,
+        )
+        if attention == "lsh":
+            if not shared_qk:
+                raise ValueError(
+                    "shared_qk=False is not allowed with attention='lsh': LSH attention "
+                    "always shares queries and keys"
+                )
+            check_lsh_length(max_seq_len, bucket_size, bucket_rule)
+        check_positional(positional, axial_shape, max_seq_len)
         self.vocab_size = vocab_size
         self.d_model = d_model
         self.n_layers = n_layers

@@ -1,15 +1,13 @@
 """The Reformer language model (paper sections 2-3): LSH attention, reversible layers.
 
-Its layout and methods are those of :class:`~reformer.models.language_model.LanguageModel`;
-this module holds the constructor: the paper's defaults and the checks of its arguments.
+Its layout, constructor (the paper's defaults and the checks of its arguments) and methods
+are those of :class:`~reformer.models.language_model.LanguageModel`; this module documents
+them.
 """
 
 from __future__ import annotations
 
-from reformer.attention.buckets import BUCKET_RULES
-from reformer.models.checks import check_lsh_length, check_model_args
-from reformer.models.embeddings import POSITIONALS, check_positional
-from reformer.models.language_model import ATTENTIONS, LanguageModel
+from reformer.models.language_model import LanguageModel
 
 __all__ = ["ReformerLM"]
 
@@ -70,80 +68,3 @@ class ReformerLM(LanguageModel):
         >>> model.loss(tokens, targets=tokens.roll(-1, dims=1)).ndim
         0
     """
-
-    def __init__(
-        self,
-        vocab_size: int,
-        d_model: int = 256,
-        n_layers: int = 1,
-        n_heads: int = 4,
-        d_ff: int = 256,
-        max_seq_len: int = 1024,
-        attention: str = "lsh",
-        n_hashes: int = 4,
-        bucket_size: int = 64,
-        shared_qk: bool = True,
-        reversible: bool = True,
-        ff_chunks: int = 1,
-        positional: str = "absolute",
-        axial_shape: tuple[int, int] | None = None,
-        dropout: float = 0.0,
-        causal: bool = True,
-        attend_across_buckets: bool = False,
-        allow_duplicate_attention: bool = False,
-        loss_chunks: int = 1,
-        axial_dims: tuple[int, int] | None = None,
-        bucket_rule: str = "paper",
-        unit_keys: bool = True,
-    ) -> None:
-        super().__init__()
-        check_model_args(
-            dropout=dropout,
-            choices={
-                "attention": (attention, ATTENTIONS),
-                "positional": (positional, POSITIONALS),
-                "bucket_rule": (bucket_rule, BUCKET_RULES),
-            },
-            vocab_size=vocab_size,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            d_ff=d_ff,
-            max_seq_len=max_seq_len,
-            n_hashes=n_hashes,
-            bucket_size=bucket_size,
-            ff_chunks=ff_chunks,
-            loss_chunks=loss_chunks,
-        )
-        if attention == "lsh":
-            if not shared_qk:
-                raise ValueError(
-                    "shared_qk=False is not allowed with attention='lsh': LSH attention "
-                    "always shares queries and keys"
-                )
-            check_lsh_length(max_seq_len, bucket_size, bucket_rule)
-        check_positional(positional, axial_shape, max_seq_len)
-        self._build(
-            vocab_size=vocab_size,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            d_ff=d_ff,
-            max_seq_len=max_seq_len,
-            attention=attention,
-            n_hashes=n_hashes,
-            bucket_size=bucket_size,
-            shared_qk=shared_qk,
-            reversible=reversible,
-            ff_chunks=ff_chunks,
-            positional=positional,
-            axial_shape=axial_shape,
-            dropout=dropout,
-            causal=causal,
-            attend_across_buckets=attend_across_buckets,
-            allow_duplicate_attention=allow_duplicate_attention,
-            loss_chunks=loss_chunks,
-            axial_dims=axial_dims,
-            bucket_rule=bucket_rule,
-            unit_keys=unit_keys,
-        )

@@ -9,7 +9,7 @@ hundred megabytes of libraries, so the benchmarks follow a few rules, all implem
 * a figure is the median of repeats, reported with its minimum and maximum
   (:func:`summarize`), after an untimed warm-up step; a sample is "contended" when other
   processes used the CPU while it ran, and the medians use uncontended samples when there
-  are any (:mod:`~repro.benchmarking.measurement`);
+  are any (:mod:`~repro.benchmarking.measurement`, :mod:`~repro.benchmarking.contention`);
 * peak memory is a delta: the kernel's peak-RSS counter is reset after the warm-up step, and
   the peak during a step minus the RSS before it is the step's memory (:class:`PeakRSS`,
   :mod:`~repro.benchmarking.memory`);
@@ -23,16 +23,15 @@ target rows (:class:`~repro.benchmarking.targets.Target`) and report views. Noth
 imports a paper package; the stage is ``pipelines/benchmark.py``.
 """
 
+from repro.benchmarking.contention import CpuSample, wait_for_quiet
 from repro.benchmarking.isolation import isolation_context, run_isolated
 from repro.benchmarking.machine import cpu_model, machine_info, package_version
 from repro.benchmarking.measurement import (
-    CpuSample,
     find_entry,
     measure_steps,
     median_of,
     pool_measurements,
     summarize,
-    wait_for_quiet,
 )
 from repro.benchmarking.memory import (
     MALLOC_MEASURE,
@@ -47,7 +46,7 @@ from repro.benchmarking.memory import (
 )
 from repro.benchmarking.sweep import Sweep, load_config, rejudge, run_sweep, summary_markdown
 from repro.benchmarking.targets import Target, all_met
-from repro.benchmarking.workloads import Workloads, load_workloads
+from repro.benchmarking.workloads import Workloads, load_workloads, missing_workloads
 
 __all__ = [
     "MALLOC_MEASURE",
@@ -69,6 +68,7 @@ __all__ = [
     "machine_info",
     "measure_steps",
     "median_of",
+    "missing_workloads",
     "package_version",
     "peak_rss",
     "pool_measurements",

@@ -1,30 +1,32 @@
-"""Timing samples: summaries, contention, quiet-machine waits, repeats and pooling.
+"""Timing samples: summaries, repeats and pooling.
 
 Timing on a small shared CPU machine is noisy, so a figure is the median of repeats,
 reported with its minimum and maximum (:func:`summarize`), after an untimed warm-up step.
-A sample is "contended" when other processes used the CPU while it ran (:class:`CpuSample`);
-the medians use uncontended samples when there are any. Before a sample,
-:func:`wait_for_quiet` can wait for the other processes to leave the CPUs idle. One
-configuration's samples from several processes are pooled by :func:`pool_measurements`.
+A sample is "contended" when other processes used the CPU while it ran
+(:class:`~repro.benchmarking.contention.CpuSample`); the medians use uncontended samples
+when there are any. Before a sample, :func:`~repro.benchmarking.contention.wait_for_quiet`
+can wait for the other processes to leave the CPUs idle. One configuration's samples from
+several processes are pooled by :func:`pool_measurements`.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from repro.benchmarking.contention import CpuSample, wait_for_quiet
 from repro.benchmarking.memory import MALLOC_MEASURE, MALLOC_STEADY, PeakRSS, set_malloc_thresholds
 
 __all__ = [
-    "CpuSample",
     "find_entry",
     "measure_steps",
     "median_of",
     "pool_measurements",
     "summarize",
+    # re-exported from repro.benchmarking.contention
+    "CpuSample",
     "wait_for_quiet",
 ]
 
@@ -57,95 +59,6 @@ def summarize(samples: Sequence[float]) -> dict[str, Any]:
         "n": len(values),
         "samples": values,
     }
-
-
-def _cpu_jiffies() -> tuple[int, int] | None:
-    """``(busy, total)`` jiffies of all CPUs from ``/proc/stat``."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-class CpuSample:
-    """Wall time, this process's CPU time and other processes' CPU time over a block.
-
-    Attributes (after the block): ``wall`` (s), ``cpu`` (this process, all threads, s),
-    ``foreign`` (CPU seconds used by every other process, from ``/proc/stat``; ``None``
-    where unavailable), and ``contended``: ``foreign`` above ``threshold`` of the block's
-    wall time (that is, another process took a noticeable share of a core).
-
-    Args:
-        threshold: share of one core's time that counts as contention.
-
-    Example:
-        >>> with CpuSample() as s:
-        ...     _ = sum(range(10_000))
-        >>> s.wall >= 0 and s.cpu >= 0
-        True
-    """
-
-    def __init__(self, threshold: float = 0.1) -> None:
-        self.threshold = threshold
-        self.wall = 0.0
-        self.cpu = 0.0
-        self.foreign: float | None = None
-        self.contended = False
-
-    def __enter__(self) -> CpuSample:
-        self._jiffies = _cpu_jiffies()
-        self._times = os.times()
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self._t0
-        times = os.times()
-        self.cpu = (times.user - self._times.user) + (times.system - self._times.system)
-        jiffies = _cpu_jiffies()
-        if jiffies is not None and self._jiffies is not None:
-            hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-            busy = (jiffies[0] - self._jiffies[0]) / hz
-            self.foreign = max(0.0, busy - self.cpu)
-            self.contended = self.foreign > self.threshold * max(self.wall, 1e-9)
-
-
-def wait_for_quiet(max_wait_s: float, threshold: float = 0.1, window_s: float = 0.25) -> float:
-    """Sleep until other processes leave the CPUs idle, for at most ``max_wait_s``.
-
-    "Idle": over a ``window_s`` window, every other process together used less than
-    ``threshold`` of one core (``/proc/stat`` minus this process's own CPU time).
-
-    Args:
-        max_wait_s: longest wait; 0 returns at once.
-        threshold: share of one core that still counts as idle.
-        window_s: observation window.
-
-    Returns:
-        Seconds waited.
-
-    Example:
-        >>> wait_for_quiet(0.0)
-        0.0
-    """
-    if max_wait_s <= 0:
-        return 0.0
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    t0 = time.perf_counter()
-    while True:
-        before, own_before = _cpu_jiffies(), os.times()
-        time.sleep(window_s)
-        after, own_after = _cpu_jiffies(), os.times()
-        waited = time.perf_counter() - t0
-        if before is None or after is None:
-            return waited
-        own = (own_after.user - own_before.user) + (own_after.system - own_before.system)
-        foreign = (after[0] - before[0]) / hz - own
-        if foreign < threshold * window_s or waited >= max_wait_s:
-            return waited
 
 
 def _timed(step: Callable[[], Any]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ runs the configured sections, each given a :class:`Sweep` (settings, logging, ti
 arguments, isolated runs within the memory guard and the quiet-wait budget), and writes the
 report atomically after every section, so that an interrupted sweep keeps what it measured.
 Figures are drawn last and never cost the measurements. :func:`rejudge` recomputes the
-targets and views of a saved report without measuring anything.
+targets and views of a saved report without measuring anything. :func:`select_mode` and
+:func:`select_sections` apply a command line's choices to the settings;
+:func:`write_unavailable` writes the outputs of a paper that has no benchmark.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from repro.benchmarking.isolation import run_isolated
 from repro.benchmarking.machine import machine_info
 from repro.benchmarking.targets import markdown_table
 from repro.benchmarking.workloads import Workloads
-from repro.io import atomic_write_text
+from repro.io import atomic_write_json, atomic_write_text
 
 __all__ = [
     "Sweep",
@@ -37,10 +39,12 @@ __all__ = [
     "read_report",
     "rejudge",
     "run_sweep",
+    "select_mode",
     "select_sections",
     "slim",
     "summary_markdown",
     "write_report",
+    "write_unavailable",
 ]
 
 
@@ -104,6 +108,24 @@ def load_config(
     if workloads.check is not None:
         workloads.check(config)
     return config
+
+
+def select_mode(block: Any, mode: str) -> dict[str, Any]:
+    """The params block with ``mode`` chosen on a command line (``--mode``).
+
+    ``full`` is the whole sweep whatever the profile says: the block's other overrides go
+    too, and only its ``peers`` and ``threads`` are kept.
+
+    Example:
+        >>> select_mode({"mode": "small", "seed": 1, "threads": 2}, "full")
+        {'mode': 'full', 'threads': 2}
+        >>> select_mode(None, "small")
+        {'mode': 'small'}
+    """
+    block = {**(block or {}), "mode": mode}
+    if mode == "full":
+        block = {k: v for k, v in block.items() if k in ("mode", "peers", "threads")}
+    return block
 
 
 def select_sections(
@@ -219,6 +241,15 @@ class Sweep:
 def write_report(path: str | os.PathLike[str], report: Mapping[str, Any]) -> None:
     """Write the report atomically: a reader never sees a half-written file."""
     atomic_write_text(path, json.dumps(report, indent=1, sort_keys=False) + "\n")
+
+
+def write_unavailable(path: str | os.PathLike[str], plots: Path | None, reason: str) -> None:
+    """The outputs of a sweep that cannot run (the paper has no benchmark workloads): a report
+    that says why (``{"available": False, "reason": ...}``, which the report's benchmark
+    section shows as "not available"), and the figures' folder, present and empty."""
+    atomic_write_json(path, {"available": False, "reason": reason})
+    if plots is not None:  # a declared output of the stage: it must exist
+        plots.mkdir(parents=True, exist_ok=True)
 
 
 def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -23,7 +23,9 @@ The kit itself reads these settings of ``defaults`` where they exist:
   (all waits for a quiet machine together);
 - ``targets``: the thresholds that ``targets`` receives.
 
-A paper without a speed-and-memory sweep on accelerators leaves ``accelerator`` unset.
+A paper without a speed-and-memory sweep on accelerators leaves ``accelerator`` unset; one
+without a benchmark at all leaves ``Paper.benchmark`` unset, and :func:`missing_workloads`
+says so.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from repro.benchmarking.sweep import Sweep
     from repro.benchmarking.targets import Target
 
-__all__ = ["Workloads", "load_workloads"]
+__all__ = ["Workloads", "load_workloads", "missing_workloads"]
 
 Report = Mapping[str, Any]
 
@@ -136,3 +138,22 @@ def load_workloads(
             "repro.benchmarking.Workloads"
         )
     return workloads, block
+
+
+def missing_workloads(params: str | os.PathLike[str]) -> str | None:
+    """Why the paper a params file names has no benchmark to run, or ``None`` when it has one.
+
+    The benchmark is an optional plug-in (``PAPER.benchmark``): for a paper without one the
+    stage writes a file that says so instead of failing. A params file that does not exist
+    gives ``None``, leaving :func:`load_workloads` to say what is wrong.
+
+    Raises:
+        ValueError: one line when the params are invalid or name no importable paper.
+    """
+    from repro.config import load_params
+    from repro.paper import load_paper
+
+    if not Path(params).exists():
+        return None
+    paper = load_paper(load_params(params).paper)
+    return None if paper.benchmark is not None else f"paper {paper.name!r} has no benchmark"

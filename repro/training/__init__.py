@@ -2,9 +2,11 @@
 
 - :mod:`~repro.training.distributed`: ``torchrun`` environment -> process group (gloo on
   CPU, nccl on CUDA, with a timeout), collectives that are no-ops in one process;
-- :mod:`~repro.training.loop`: :func:`fit`, DDP with a resumable ``DistributedSampler``,
-  gradient accumulation and clipping, mixed precision on CUDA, metrics averaged over ranks,
-  atomic checkpoints and exact resume, a stop on non-finite loss;
+- :mod:`~repro.training.loop`: :func:`fit`, DDP, gradient accumulation and clipping,
+  mixed precision on CUDA, metrics averaged over ranks, atomic checkpoints and exact resume,
+  a stop on non-finite loss;
+- :mod:`~repro.training.sampling`: :func:`micro_batches`, each rank's shard of every epoch
+  from a resumable ``DistributedSampler``;
 - :mod:`~repro.training.metrics`: the masked language-modelling objective and evaluation
   (accuracy, loss, bits per character);
 - :mod:`~repro.training.optim`, :mod:`~repro.training.schedules`: AdamW/Adafactor and
@@ -36,13 +38,7 @@ from repro.training.distributed import (
     is_peer_failure,
     setup_distributed,
 )
-from repro.training.loop import (
-    HISTORY_FIELDS,
-    NonFiniteLossError,
-    TrainResult,
-    fit,
-    micro_batches,
-)
+from repro.training.loop import HISTORY_FIELDS, NonFiniteLossError, TrainResult, fit
 from repro.training.metrics import (
     LanguageModelObjective,
     autocast_context,
@@ -50,6 +46,7 @@ from repro.training.metrics import (
     shift_targets,
 )
 from repro.training.optim import OPTIMIZERS, build_optimizer, param_groups
+from repro.training.sampling import micro_batches
 from repro.training.schedules import SCHEDULES, LRSchedule, build_scheduler, lr_multiplier
 
 __all__ = [

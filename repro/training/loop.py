@@ -4,7 +4,8 @@
 :class:`~repro.training.distributed.DistContext`:
 
 - each rank reads a disjoint shard of every epoch (``DistributedSampler``, reshuffled per
-  epoch with ``set_epoch``) in micro-batches of ``batch_size / (world_size * grad_accum)``;
+  epoch with ``set_epoch``) in micro-batches of ``batch_size / (world_size * grad_accum)``
+  (:func:`~repro.training.sampling.micro_batches`);
   gradients are accumulated over ``grad_accum`` micro-batches (DDP synchronises only on the
   last) and clipped to ``clip_grad_norm``;
 - once per step the loss and accuracy sums are all-reduced, so every rank sees the same
@@ -22,7 +23,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from repro.config import TrainConfig
@@ -39,9 +40,10 @@ from .checkpoint import atomic_save, capture_rng_state, load_checkpoint, restore
 from .distributed import DistContext, all_gather_object, all_reduce_sum
 from .metrics import LanguageModelObjective, autocast_context, evaluate_lm
 from .optim import build_optimizer
+from .sampling import micro_batches
 from .schedules import build_scheduler
 
-__all__ = ["NonFiniteLossError", "TrainResult", "fit", "micro_batches", "HISTORY_FIELDS"]
+__all__ = ["NonFiniteLossError", "TrainResult", "fit", "HISTORY_FIELDS"]
 
 #: Columns of a history row (and of the training-curve CSV).
 HISTORY_FIELDS = ("step", "train_loss", "train_accuracy", "lr", "valid_loss", "valid_accuracy")
@@ -83,61 +85,6 @@ class TrainResult:
     def tokens_per_s(self) -> float:
         """Throughput of this process's part of the run."""
         return self.tokens / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-def micro_batches(
-    dataset: Dataset,
-    sampler: DistributedSampler,
-    micro_batch: int,
-    start: int = 0,
-    num_workers: int = 0,
-) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless micro-batches of this rank's shard, starting at micro-batch ``start``.
-
-    Epoch ``e`` uses ``sampler.set_epoch(e)``; a partial last batch of an epoch is dropped.
-    Micro-batch ``k`` is the same whether the iterator starts at 0 or at ``k``, which is what
-    makes resume exact.
-
-    Args:
-        dataset: items ``{"tokens": (l,), "loss_mask": (l,)}``.
-        sampler: this rank's ``DistributedSampler`` (``drop_last=True``).
-        micro_batch: sequences per batch.
-        start: micro-batches to skip (already consumed before a resume).
-        num_workers: DataLoader worker processes.
-
-    Yields:
-        ``{"tokens": (micro_batch, l), "loss_mask": (micro_batch, l)}``.
-
-    Raises:
-        ValueError: the shard holds fewer than ``micro_batch`` items.
-
-    Example:
-        >>> ds = [{"tokens": torch.tensor([i])} for i in range(8)]
-        >>> s = DistributedSampler(ds, num_replicas=2, rank=0, shuffle=False, drop_last=True)
-        >>> it = micro_batches(ds, s, micro_batch=2)
-        >>> [next(it)["tokens"].flatten().tolist() for _ in range(3)]
-        [[0, 2], [4, 6], [0, 2]]
-        >>> next(micro_batches(ds, s, micro_batch=2, start=1))["tokens"].flatten().tolist()
-        [4, 6]
-    """
-    per_epoch = len(sampler) // micro_batch
-    if per_epoch == 0:
-        raise ValueError(
-            f"micro_batch = {micro_batch}: each rank's shard has only {len(sampler)} items; "
-            "allowed: a batch_size at most the training split size"
-        )
-    epoch, skip = divmod(start, per_epoch)
-    while True:
-        sampler.set_epoch(epoch)
-        order = list(iter(sampler))
-        batches = [order[i * micro_batch : (i + 1) * micro_batch] for i in range(skip, per_epoch)]
-        # A private generator: creating a loader must not draw from the global RNG, whose
-        # stream (LSH rotations, dropout) has to be the same after a resume.
-        loader_rng = torch.Generator().manual_seed(epoch)
-        yield from DataLoader(
-            dataset, batch_sampler=batches, num_workers=num_workers, generator=loader_rng
-        )
-        epoch, skip = epoch + 1, 0
 
 
 def _rank_seed(seed: int, rank: int) -> int:

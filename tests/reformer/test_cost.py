@@ -26,6 +26,25 @@ SMOKE = ROOT / "configs" / "smoke.yaml"
 PAPER = ROOT / "configs" / "paper.yaml"
 
 
+#: the model of a plain Transformer: full attention, separate Q and K, ordinary residuals
+PLAIN = {"attention": "full", "shared_qk": False, "reversible": False}
+#: a small model's size
+SMALL = {"d_model": 16, "n_heads": 2, "d_ff": 32, "n_layers": 2}
+
+
+def enwik8_spec(
+    name: str,
+    vocab_size: int,
+    seq_len: int,
+    batch_size: int,
+    micro_batch: int,
+    steps: int,
+    **model: object,
+) -> LMSpec:
+    """An enwik8 :class:`LMSpec` whose model has the keyword arguments ``model``."""
+    return LMSpec(name, "enwik8", vocab_size, seq_len, batch_size, micro_batch, steps, model)
+
+
 class RegistryFlopCounter(TorchDispatchMode):
     """FLOPs of every op that ``torch.utils.flop_counter`` knows, in-place variants included.
 
@@ -86,24 +105,7 @@ def _train_step_flops(spec, counter) -> int:
 
 def test_flops_of_a_tiny_transformer_by_hand():
     # b=2 sequences of l=4, d=4, 2 heads, d_ff=8, V=5, one layer, separate Q and K.
-    spec = LMSpec(
-        "t",
-        "enwik8",
-        5,
-        4,
-        2,
-        2,
-        10,
-        {
-            "d_model": 4,
-            "n_heads": 2,
-            "d_ff": 8,
-            "n_layers": 1,
-            "attention": "full",
-            "shared_qk": False,
-            "reversible": False,
-        },
-    )
+    spec = enwik8_spec("t", 5, 4, 2, 2, 10, d_model=4, n_heads=2, d_ff=8, n_layers=1, **PLAIN)
     tokens = 2 * 4
     proj_macs = 4 * 4 * 4 * tokens  # q, k, v, out: 4 matrices of 4 x 4 per token
     score_macs = 2 * (2 * 4 * 4 * 4)  # QK^T and PV: b * l * l * d each
@@ -120,24 +122,8 @@ def test_flops_of_a_tiny_transformer_by_hand():
 
 def test_flops_of_a_tiny_reversible_lsh_model_by_hand():
     # l=16, chunks of 4 (4 chunks, 4 buckets), 2 rounds, d=4, 1 head, d_ff=4, V=3, batch 1.
-    spec = LMSpec(
-        "t",
-        "enwik8",
-        3,
-        16,
-        1,
-        1,
-        1,
-        {
-            "d_model": 4,
-            "n_heads": 1,
-            "d_ff": 4,
-            "n_layers": 2,
-            "attention": "lsh",
-            "n_hashes": 2,
-            "bucket_size": 4,
-        },
-    )
+    lsh = {"attention": "lsh", "n_hashes": 2, "bucket_size": 4}
+    spec = enwik8_spec("t", 3, 16, 1, 1, 1, d_model=4, n_heads=1, d_ff=4, n_layers=2, **lsh)
     t = 16
     proj = 3 * 16 * t  # qk, v, out
     core = 2 * 2 * t * 8 * 4  # 2 rounds x (QK^T + PV) x 16 queries x 8 keys x 4 dims
@@ -152,47 +138,15 @@ def test_flops_of_a_tiny_reversible_lsh_model_by_hand():
 
 
 def test_table1_and_table3_terms_by_hand():
-    spec = LMSpec(
-        "t",
-        "enwik8",
-        7,
-        64,
-        4,
-        2,
-        1,
-        {
-            "d_model": 8,
-            "n_heads": 2,
-            "d_ff": 16,
-            "n_layers": 3,
-            "n_hashes": 2,
-            "bucket_size": 8,
-            "ff_chunks": 2,
-        },
-    )
+    size = {"d_model": 8, "n_heads": 2, "d_ff": 16, "n_layers": 3}
+    spec = enwik8_spec("t", 7, 64, 4, 2, 1, **size, n_hashes=2, bucket_size=8, ff_chunks=2)
     t1 = cost.table1_terms(spec)
     assert t1["full_time"] == 4 * 2 * 64 * 64 * 4
     assert t1["lsh_time"] == 4 * 2 * 2 * 64 * 16**2  # 4 l / n_c = 2 x chunk = 16
     t3 = cost.table3_activation(spec)  # micro-batch 2; Reformer row: max(b l d, b h l r c)
     assert t3["row"] == "Reformer"
     assert t3["elements"] == max(2 * 64 * 8, 2 * 2 * 64 * 2 * 16**2)
-    plain = LMSpec(
-        "t",
-        "enwik8",
-        7,
-        64,
-        4,
-        2,
-        1,
-        {
-            "d_model": 8,
-            "n_heads": 2,
-            "d_ff": 16,
-            "n_layers": 3,
-            "attention": "full",
-            "reversible": False,
-        },
-    )
+    plain = enwik8_spec("t", 7, 64, 4, 2, 1, **size, attention="full", reversible=False)
     t3 = cost.table3_activation(plain)
     assert (t3["row"], t3["elements"]) == ("Transformer", 3 * max(2 * 64 * 16, 2 * 2 * 64 * 64))
 
@@ -200,24 +154,7 @@ def test_table1_and_table3_terms_by_hand():
 def test_flops_equal_flop_counter_mode_on_a_full_attention_transformer():
     # FlopCounterMode counts 2 M N K per matmul and 2x that for its backward; the estimator
     # counts the same matmuls, so the two agree exactly (elementwise work is in neither).
-    spec = LMSpec(
-        "t",
-        "enwik8",
-        11,
-        16,
-        2,
-        2,
-        1,
-        {
-            "d_model": 16,
-            "n_heads": 2,
-            "d_ff": 32,
-            "n_layers": 2,
-            "attention": "full",
-            "shared_qk": False,
-            "reversible": False,
-        },
-    )
+    spec = enwik8_spec("t", 11, 16, 2, 2, 1, **SMALL, **PLAIN)
     model = cost.build_model(spec)
     assert isinstance(model, TransformerLM.__mro__[1])  # a ReformerLM, as TransformerLM is
     counted = _train_step_flops(spec, FlopCounterMode(display=False))
@@ -237,24 +174,7 @@ def test_flops_equal_flop_counter_mode_on_a_full_attention_transformer():
     ],
 )
 def test_flops_equal_torch_flop_registry_counts(model, rel):
-    spec = LMSpec(
-        "t",
-        "enwik8",
-        11,
-        32,
-        2,
-        2,
-        1,
-        {
-            "d_model": 16,
-            "n_heads": 2,
-            "d_ff": 32,
-            "n_layers": 2,
-            "n_hashes": 2,
-            "bucket_size": 8,
-            **model,
-        },
-    )
+    spec = enwik8_spec("t", 11, 32, 2, 2, 1, **{**SMALL, "n_hashes": 2, "bucket_size": 8, **model})
     counted = _train_step_flops(spec, RegistryFlopCounter())
     assert cost.flops_per_step(spec)["total"] == pytest.approx(counted, rel=rel)
 
@@ -297,16 +217,8 @@ def test_activation_estimate_matches_a_measured_smoke_step_within_25_percent():
     ],
 )
 def test_activation_estimate_of_other_variants_within_25_percent(model):
-    spec = LMSpec(
-        "v",
-        "enwik8",
-        16,
-        64,
-        4,
-        4,
-        1,
-        {"d_model": 32, "n_heads": 2, "d_ff": 64, "n_layers": 2, "bucket_size": 8, **model},
-    )
+    size = {"d_model": 32, "n_heads": 2, "d_ff": 64, "n_layers": 2, "bucket_size": 8}
+    spec = enwik8_spec("v", 16, 64, 4, 4, 1, **{**size, **model})
     estimated = cost.activation_bytes(spec)["total"]
     measured = cost.measure_activation_bytes(spec)
     assert abs(estimated / measured - 1) <= 0.25
@@ -314,22 +226,8 @@ def test_activation_estimate_of_other_variants_within_25_percent(model):
 
 def test_reversible_activation_does_not_grow_with_depth():
     def spec(n_layers, reversible):
-        return LMSpec(
-            "v",
-            "enwik8",
-            16,
-            64,
-            4,
-            4,
-            1,
-            {
-                "d_model": 32,
-                "n_heads": 2,
-                "n_layers": n_layers,
-                "attention": "full",
-                "reversible": reversible,
-            },
-        )
+        model = {"n_layers": n_layers, "attention": "full", "reversible": reversible}
+        return enwik8_spec("v", 16, 64, 4, 4, 1, d_model=32, n_heads=2, **model)
 
     assert (
         cost.activation_bytes(spec(12, True))["layers"]
@@ -342,22 +240,8 @@ def test_reversible_activation_does_not_grow_with_depth():
 
 
 def test_parameter_count_on_meta_equals_the_real_model():
-    spec = LMSpec(
-        "v",
-        "enwik8",
-        256,
-        64,
-        4,
-        4,
-        1,
-        {
-            "d_model": 32,
-            "n_heads": 2,
-            "positional": "axial",
-            "axial_shape": [8, 8],
-            "bucket_size": 16,
-        },
-    )
+    axial = {"positional": "axial", "axial_shape": [8, 8], "bucket_size": 16}
+    spec = enwik8_spec("v", 256, 64, 4, 4, 1, d_model=32, n_heads=2, **axial)
     real = sum(p.numel() for p in cost.build_model(spec, "cpu").parameters())
     assert cost.count_parameters(spec) == real
 

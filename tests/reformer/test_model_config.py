@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from config_checks import changed
+from config_checks import config_error as error_of
 
 from reformer.config import (
     EvaluateConfig,
@@ -21,7 +23,6 @@ from reformer.config import (
     model_kwargs,
 )
 from repro.config import (
-    ConfigError,
     DistributedConfig,
     ExperimentConfig,
     load_params,
@@ -55,21 +56,7 @@ BASE = {  # the paper comes from pyproject.toml: [tool.repro] paper = "reformer"
 
 def with_change(path: str, value: object) -> dict:
     """BASE with the dotted key ``path`` set to ``value``."""
-    data = copy.deepcopy(BASE)
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-    return data
-
-
-def error_of(data: dict) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_params(data)
-    message = str(info.value)
-    assert "\n" not in message, message
-    return message
+    return changed(BASE, path, value)
 
 
 def test_valid_params_resolve_experiment_overrides_over_defaults():

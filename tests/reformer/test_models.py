@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -128,6 +131,24 @@ def test_padding_mask_hides_padded_tokens_from_real_positions() -> None:
 
 # --------------------------------------------------------------------------- causality (c)
 
+
+@contextmanager
+def embedding_leaf(model: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """While open, the token embedding's output is a new leaf tensor (``captured["emb"]``,
+    requiring grad), so gradients of the outputs with respect to it can be taken."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def make_leaf(module, inputs, output):
+        captured["emb"] = output.detach().requires_grad_(True)
+        return captured["emb"]
+
+    handle = model.token_emb.register_forward_hook(make_leaf)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
 CAUSAL_MODELS = {
     "reformer-lsh-reversible": lambda: ReformerLM(V, n_layers=2, dropout=0.1, **SMALL),
     "reformer-lsh-plain": lambda: ReformerLM(V, n_layers=2, reversible=False, **SMALL),
@@ -142,17 +163,8 @@ def test_output_never_depends_on_later_input_embeddings(name: str) -> None:
     """d logits[i] / d embedding[j] is exactly zero for every j > i (and not for j = i)."""
     torch.manual_seed(3)
     model = CAUSAL_MODELS[name]().double().train()
-    captured = {}
-
-    def make_leaf(module, inputs, output):
-        captured["emb"] = output.detach().requires_grad_(True)
-        return captured["emb"]
-
-    handle = model.token_emb.register_forward_hook(make_leaf)
-    try:
+    with embedding_leaf(model) as captured:
         logits = model(tokens())  # (b, l, V)
-    finally:
-        handle.remove()
     weight = torch.randn(logits.shape, dtype=torch.float64)
     for i in range(L):
         (grad,) = torch.autograd.grad(
@@ -190,18 +202,9 @@ def test_lsh_bucket_leak_moves_past_outputs_yet_their_gradient_from_the_future_i
         .double()
         .eval()
     )
-    captured = {}
-
-    def make_leaf(module, inputs, output):
-        captured["emb"] = output.detach().requires_grad_(True)
-        return captured["emb"]
-
-    handle = model.token_emb.register_forward_hook(make_leaf)
-    try:
+    with embedding_leaf(model) as captured:
         torch.manual_seed(15)
         logits = model(torch.cat([original, changed]))  # (2 * 4, l, V), one set of rotations
-    finally:
-        handle.remove()
     moved = (logits[:4, : split + 1] - logits[4:, : split + 1]).abs().amax(-1) > 1e-9
     assert moved.any(), "expected the bucket/chunk layout to leak for this seed"
     for seq, pos in moved.nonzero().tolist():

@@ -11,7 +11,6 @@ with one decimal, loss with three).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import wandb_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,20 +69,13 @@ WRITER = textwrap.dedent(
 
 
 def write_runs(root: Path, spec: dict) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        WANDB_DIR=str(root),
-        WANDB_CONFIG_DIR=str(root / ".config"),
-        WANDB_CACHE_DIR=str(root / ".cache"),
-        WANDB_DATA_DIR=str(root / ".data"),
-        WANDB_DISABLE_GIT="true",
-    )
     script = root / "writer.py"
     script.write_text(WRITER)
     subprocess.run(
-        [sys.executable, str(script), str(root), json.dumps(spec)], env=env, check=True, timeout=180
+        [sys.executable, str(script), str(root), json.dumps(spec)],
+        env=wandb_env(root),
+        check=True,
+        timeout=180,
     )
 
 

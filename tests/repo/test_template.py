@@ -337,6 +337,23 @@ def test_generated_python_passes_the_linters(project):
     run([ruff, "format", "--check", "--no-cache", "."], project)
 
 
+def test_generated_project_passes_its_pre_commit_hooks(project, tmp_path):
+    """`make lint` of a new project: every hook of its .pre-commit-config.yaml but DVC's
+    (its pipeline has not run yet), on a first commit of exactly what copier wrote."""
+    repo = Path(shutil.copytree(project, tmp_path / "repo", symlinks=True))
+    git("init", "-q", cwd=repo)
+    commit_all(repo, "start from the template")
+    result = subprocess.run(
+        [str(BIN / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"],
+        cwd=repo,
+        env={**os.environ, "SKIP": "dvc-pre-commit"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
 def test_toy_paper_tests_and_doctests_pass_in_the_project(project):
     out = run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/toy", "toy"],

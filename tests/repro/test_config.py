@@ -9,9 +9,9 @@ the paper lookup, the profiles and the command line: test_config_files.py.
 
 from __future__ import annotations
 
-import copy
-
 import pytest
+from config_checks import changed
+from config_checks import config_error as error_of
 
 from repro.config import ConfigError, check_runtime, parse_params
 
@@ -33,22 +33,7 @@ BASE = {
 
 def with_change(path: str, value: object) -> dict:
     """BASE with the dotted key ``path`` set to ``value``."""
-    data = copy.deepcopy(BASE)
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-    return data
-
-
-def error_of(data: object) -> str:
-    """The one-line message of the :class:`ConfigError` that ``data`` raises."""
-    with pytest.raises(ConfigError) as info:
-        parse_params(data)
-    message = str(info.value)
-    assert "\n" not in message, message
-    return message
+    return changed(BASE, path, value)
 
 
 def test_valid_params_resolve_experiment_overrides_over_defaults():

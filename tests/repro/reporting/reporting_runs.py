@@ -10,7 +10,6 @@ expected verdicts and cells in the tests are worked out by hand from the numbers
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
+from pipeline_helpers import wandb_env
 
 REPO = Path(__file__).resolve().parents[3]
 MINIPAPER = Path(__file__).resolve().parents[1] / "minipaper"
@@ -62,21 +62,6 @@ WRITER = textwrap.dedent(
             json.dump({"accuracy": acc, "train_steps": 100, "final_train_loss": 3 / 101}, f)
     """
 )
-
-
-def wandb_env(root: Path) -> dict[str, str]:
-    """The environment of an offline wandb process that keeps every file under ``root``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        WANDB_DIR=str(root),
-        WANDB_CONFIG_DIR=str(root / ".config"),
-        WANDB_CACHE_DIR=str(root / ".cache"),
-        WANDB_DATA_DIR=str(root / ".data"),
-        WANDB_DISABLE_GIT="true",
-    )
-    return env
 
 
 def params_yaml(experiments: list[str]) -> str:

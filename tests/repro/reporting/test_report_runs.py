@@ -25,31 +25,31 @@ from repro.reporting import (
 from repro.tracking.reader import Run
 
 
-def test_missing_run_names_the_experiment(project: Path, tmp_path: Path) -> None:
-    with pytest.raises(MissingRunError, match=r"experiment 'copy-r8' has no run file .*run\.json"):
-        load_runs(["copy-full", "copy-r8"], root=project)
-    params = tmp_path / "params.yaml"
-    params.write_text(params_yaml(["copy-full", "copy-r8"]))
+def report_stage_error(*args: str | Path) -> tuple[int, str]:
+    """Run the report stage with ``args`` (the fixture paper importable); its exit status and
+    its error, which must be one line of stderr."""
     out = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "pipelines" / "report.py"),
-            "--root",
-            str(project),
-            "--params",
-            str(params),
-            "--no-pdf",
-            "--report-dir",
-            str(tmp_path / "report"),
-        ],
+        [sys.executable, str(REPO / "pipelines" / "report.py"), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
         env=minipaper_env(),
     )
-    assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "copy-r8" in lines[0] and "copy-full" not in lines[0]
+    assert len(lines) == 1, out.stderr
+    return out.returncode, lines[0]
+
+
+def test_missing_run_names_the_experiment(project: Path, tmp_path: Path) -> None:
+    with pytest.raises(MissingRunError, match=r"experiment 'copy-r8' has no run file .*run\.json"):
+        load_runs(["copy-full", "copy-r8"], root=project)
+    params = tmp_path / "params.yaml"
+    params.write_text(params_yaml(["copy-full", "copy-r8"]))
+    returncode, line = report_stage_error(
+        "--root", project, "--params", params, "--no-pdf", "--report-dir", tmp_path / "report"
+    )
+    assert returncode == 2
+    assert "copy-r8" in line and "copy-full" not in line
 
 
 def test_bad_params_are_a_one_line_error_of_the_stage(tmp_path: Path) -> None:
@@ -57,16 +57,9 @@ def test_bad_params_are_a_one_line_error_of_the_stage(tmp_path: Path) -> None:
     text = params_yaml(["copy-full"])
     assert "  steps: 20\n" in text
     params.write_text(text.replace("  steps: 20\n", "  steps: -1\n"))
-    out = subprocess.run(
-        [sys.executable, str(REPO / "pipelines" / "report.py"), "--root", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=minipaper_env(),
-    )
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "params.yaml: train.steps = -1" in lines[0]
+    returncode, line = report_stage_error("--root", tmp_path)
+    assert returncode == 2
+    assert "params.yaml: train.steps = -1" in line
 
 
 def test_experiments_from_params() -> None:
@@ -94,13 +87,6 @@ def test_a_stale_run_file_stops_the_report_stage(project: Path, tmp_path: Path) 
         (root / name).symlink_to(project / name)
     (root / "params.yaml").write_text(params_yaml(["copy-r4"]))
     (root / "metrics" / "copy-r4.json").write_text(json.dumps({"accuracy": {"r4": 0.5}}))
-    out = subprocess.run(
-        [sys.executable, str(REPO / "pipelines" / "report.py"), "--root", str(root), "--no-pdf"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=minipaper_env(),
-    )
-    assert out.returncode == 1
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "run.json names another run" in lines[0]
+    returncode, line = report_stage_error("--root", root, "--no-pdf")
+    assert returncode == 1
+    assert "run.json names another run" in line

@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import wandb_env
 
 from repro.tracking.reader import (
     OnlineRunReader,
@@ -93,24 +94,6 @@ WRITER = VALUES + textwrap.dedent(
         os._exit(3)
     """
 ) % {"steps": BIG_STEPS, "text": BIG_TEXT}
-
-
-def wandb_env(root: Path) -> dict[str, str]:
-    """Environment for an offline wandb process that touches nothing outside ``root``."""
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith("WANDB_"):
-            del env[key]
-    env.update(
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        WANDB_DIR=str(root),
-        WANDB_CONFIG_DIR=str(root / ".config"),
-        WANDB_CACHE_DIR=str(root / ".cache"),
-        WANDB_DATA_DIR=str(root / ".data"),
-        WANDB_DISABLE_GIT="true",
-    )
-    return env
 
 
 def run_dir(root: Path, run_id: str, *, resumed: bool = False) -> Path:

@@ -268,18 +268,22 @@ def test_resume_ends_identical_to_uninterrupted_run(dup_dir, tmp_path):
         valid_batches=1,
     )
 
+    def run(model, checkpoint_path, desc, **kwargs):
+        return fit(
+            model,
+            train,
+            valid,
+            cfg,
+            CPU,
+            seed=3,
+            checkpoint_path=checkpoint_path,
+            fingerprint="f",
+            desc=desc,
+            **kwargs,
+        )
+
     reference = tiny_lm()
-    ref_result = fit(
-        reference,
-        train,
-        valid,
-        cfg,
-        CPU,
-        seed=3,
-        checkpoint_path=tmp_path / "ref.pt",
-        fingerprint="f",
-        desc="reference",
-    )
+    ref_result = run(reference, tmp_path / "ref.pt", "reference")
 
     def crash_at_10(metrics, step):
         if step == 10:
@@ -287,32 +291,11 @@ def test_resume_ends_identical_to_uninterrupted_run(dup_dir, tmp_path):
 
     ckpt = tmp_path / "run.pt"
     with pytest.raises(Crash):
-        fit(
-            tiny_lm(),
-            train,
-            valid,
-            cfg,
-            CPU,
-            seed=3,
-            checkpoint_path=ckpt,
-            fingerprint="f",
-            on_log=crash_at_10,
-            desc="interrupted",
-        )
+        run(tiny_lm(), ckpt, "interrupted", on_log=crash_at_10)
     assert load_checkpoint(ckpt)["step"] == 8
     torch.manual_seed(12345)  # the resumed process starts with another RNG state
     resumed = tiny_lm()
-    result = fit(
-        resumed,
-        train,
-        valid,
-        cfg,
-        CPU,
-        seed=3,
-        checkpoint_path=ckpt,
-        fingerprint="f",
-        desc="resumed",
-    )
+    result = run(resumed, ckpt, "resumed")
     assert result.resumed_from == 8 and result.step == 12
     assert result.history == ref_result.history
     for (name, a), (_, b) in zip(
