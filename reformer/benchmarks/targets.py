@@ -18,7 +18,7 @@
 * ``longest_sequence``: one training step fits in the memory budget at ``longest_tokens``.
 
 Each ``target_*`` function returns the evidence (per-cell speedups, ratios, ``passed``): the
-attention section's four in :mod:`reformer.benchmarks.attention_targets` (re-exported here),
+attention section's four in :mod:`reformer.benchmarks.attention_targets`,
 the model-level three below. :func:`compute_targets` turns it into the kit's generic rows
 (:class:`repro.benchmarking.targets.Target`). Where a target is missed, the row's note says
 what a profile of the deciding cell (the attention section's ``profiles``) shows the time
@@ -30,15 +30,10 @@ from __future__ import annotations
 from typing import Any
 
 from reformer.benchmarks.attention_targets import (
-    every_peer_out_of_memory,
-    flat_cost_cell,
-    out_of_memory,
     target_flat_cost,
     target_lsh1_vs_sdpa,
     target_lsh_vs_peers,
     target_roofline,
-    worst_peer_cell,
-    worst_roofline_cell,
 )
 from reformer.benchmarks.defaults import PEER_NAMES
 from repro.benchmarking import Target, find_entry, median_of
@@ -48,16 +43,6 @@ __all__ = [
     "target_depth",
     "target_longest",
     "target_tokens",
-    # the attention section's, from reformer.benchmarks.attention_targets
-    "every_peer_out_of_memory",
-    "flat_cost_cell",
-    "out_of_memory",
-    "target_flat_cost",
-    "target_lsh1_vs_sdpa",
-    "target_lsh_vs_peers",
-    "target_roofline",
-    "worst_peer_cell",
-    "worst_roofline_cell",
 ]
 
 # The number that decides each target, in the order they are looked for.

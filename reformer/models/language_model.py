@@ -312,12 +312,9 @@ class LanguageModel(nn.Module):
         ``to_v``, ``to_out``), so a model trained with one can be evaluated with the other
         (the paper's Table 2). The new modules keep device, dtype and train/eval mode.
 
-        A model with separate Q and K (``shared_qk=False``) can be evaluated with LSH too:
-        the LSH layer hashes and attends with the **query** projection as shared
-        query/key (``to_qk = to_q``; ``to_k`` is unused), which is what loading such a
-        model's weights into a shared-QK LSH layer amounts to (a candidate explanation of
-        the fast.ai reproduction's 1-5% row). The full-attention modules are kept aside and
-        come back, ``to_k`` included, on the switch back to ``"full"``.
+        With separate Q and K (``shared_qk=False``), LSH uses the **query** projection as
+        the shared query/key (``to_k`` unused, as loading the weights into a shared-QK layer
+        does; fast.ai's 1-5% row); ``"full"`` brings the kept full modules back.
 
         Args:
             attention: ``"lsh"`` or ``"full"``.
@@ -356,16 +353,11 @@ class LanguageModel(nn.Module):
             check_lsh_length(
                 self.max_seq_len, bucket_size or self.bucket_size, bucket_rule or self.bucket_rule
             )
-        if n_hashes is not None:
-            self.n_hashes = n_hashes
-        if bucket_size is not None:
-            self.bucket_size = bucket_size
-        if self_mask is not None:
-            self.self_mask = bool(self_mask)
-        if bucket_rule is not None:
-            self.bucket_rule = bucket_rule
-        if unit_keys is not None:
-            self.unit_keys = bool(unit_keys)
+        given = {"n_hashes": n_hashes, "bucket_size": bucket_size, "bucket_rule": bucket_rule}
+        given.update(self_mask=self_mask, unit_keys=unit_keys)
+        for name, value in given.items():  # all checked above: none is set on a bad call
+            if value is not None:
+                setattr(self, name, bool(value) if name in ("self_mask", "unit_keys") else value)
         for i, block in enumerate(self.layers.blocks):
             old = block.f.fn
             if attention != self.attention:
@@ -386,19 +378,13 @@ class LanguageModel(nn.Module):
         if attention == "lsh" and not self.shared_qk:
             # Separate Q and K: the query projection becomes the shared query/key.
             kept[i] = old
-            state = {
-                ("to_qk." + k[len("to_q.") :] if k.startswith("to_q.") else k): v
-                for k, v in state.items()
-                if not k.startswith("to_k.")
-            }
+            state = _renamed(
+                {k: v for k, v in state.items() if not k.startswith("to_k.")}, "q", "qk"
+            )
             new = self._make_attention(attention)
         elif attention == "full" and i in kept:
             new = kept.pop(i)  # to_k comes back; to_q, to_v, to_out from the LSH layer
-            state = {
-                ("to_q." + k[len("to_qk.") :] if k.startswith("to_qk.") else k): v
-                for k, v in state.items()
-            }
-            state = {**new.state_dict(), **state}
+            state = {**new.state_dict(), **_renamed(state, "qk", "q")}
         else:
             new = self._make_attention(attention)
         reference = next(old.parameters())
@@ -406,3 +392,12 @@ class LanguageModel(nn.Module):
         new.load_state_dict(state)
         new.train(old.training)
         return new
+
+
+def _renamed(state: dict[str, Tensor], old: str, new: str) -> dict[str, Tensor]:
+    """``state`` with the projection ``to_<old>.*`` renamed ``to_<new>.*``."""
+    prefix = f"to_{old}."
+    return {
+        (f"to_{new}." + k[len(prefix) :] if k.startswith(prefix) else k): v
+        for k, v in state.items()
+    }

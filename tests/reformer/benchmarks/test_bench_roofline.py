@@ -8,18 +8,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reformer.benchmarks.defaults import DEFAULTS
-from reformer.benchmarks.roofline import pooled_peak
-from reformer.benchmarks.sections import _skip_reason
-from reformer.benchmarks.speed import attention_buckets, attention_step
-from reformer.benchmarks.targets import (
-    compute_targets,
+from reformer.benchmarks.attention_targets import (
     flat_cost_cell,
     target_flat_cost,
     target_lsh_vs_peers,
     target_roofline,
     worst_roofline_cell,
 )
+from reformer.benchmarks.defaults import DEFAULTS
+from reformer.benchmarks.roofline import pooled_peak
+from reformer.benchmarks.sections import _skip_reason
+from reformer.benchmarks.speed import attention_buckets, attention_step
+from reformer.benchmarks.targets import compute_targets
 from reformer.benchmarks.views import derived
 
 T = dict(DEFAULTS["targets"])

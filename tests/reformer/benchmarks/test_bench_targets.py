@@ -10,14 +10,10 @@ import pytest
 import yaml
 
 from reformer.benchmarks import WORKLOADS
+from reformer.benchmarks.attention_targets import target_lsh_vs_peers
 from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK, SMALL
 from reformer.benchmarks.longest import projected_length
-from reformer.benchmarks.targets import (
-    compute_targets,
-    target_depth,
-    target_lsh_vs_peers,
-    target_tokens,
-)
+from reformer.benchmarks.targets import compute_targets, target_depth, target_tokens
 from reformer.benchmarks.views import derived
 from repro.benchmarking import load_config
 from repro.benchmarking.sweep import merge
