@@ -81,6 +81,9 @@ if kind in ("enospc", "torch-enospc"):
 elif kind == "enospc-model":
     full_disk(experiment)  # the final weights
 elif kind == "sigint":
+    # Ctrl-C as a terminal delivers it, even where this test runs with SIGINT ignored (a
+    # job started in the background by a non-interactive shell inherits SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     forward = metrics.LanguageModelObjective.forward
 
     def interrupted(self, tokens, loss_mask):
