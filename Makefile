@@ -56,7 +56,7 @@ report: setup ## Build report/build/report.pdf from the W&B runs (dvc repro repo
 # so a later `dvc repro` keeps them (it reruns the stage, in the profile's mode, only when
 # its code or params change) and rebuilds the report from them.
 bench: export BENCH := 1
-bench: setup ## The full benchmark sweep, peers included (~20 min on 2 cores): metrics/benchmark.json, plots/benchmark/
+bench: setup ## The full benchmark sweep, peers included (35 min on 2 idle cores): metrics/benchmark.json, plots/benchmark/
 	$(BIN)/python pipelines/benchmark.py --params params.yaml --mode full \
 		--out metrics/benchmark.json --plots plots/benchmark
 	$(BIN)/dvc commit --force benchmark
