@@ -355,8 +355,10 @@ def test_generated_project_passes_its_pre_commit_hooks(project, tmp_path):
 
 
 def test_toy_paper_tests_and_doctests_pass_in_the_project(project):
+    """Run by the ``pytest`` script, as the project's `make test` runs it: the project's folder
+    is then on sys.path only through its pyproject.toml, ahead of tests/toy."""
     out = run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/toy", "toy"],
+        [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "tests/toy", "toy"],
         project,
         OMP_NUM_THREADS="1",
     )
@@ -520,8 +522,11 @@ def test_generated_project_runs_smoke_and_default_pipelines_and_its_tests(tmp_pa
     macros = (project / "report/generated/macros.tex").read_text()
     assert re.search(r"\\newcommand\{\\ClaimsReproduced\}\{1\}", macros), macros[:2000]
 
+    # `.venv/bin/pytest` as `make test` runs it (not `python -m pytest`, which would put the
+    # project's folder on sys.path and hide a tests/repro folder taken for the package)
+    pytest_bin = str(project / ".venv/bin/pytest")
     out = run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+        [pytest_bin, "-q", "-p", "no:cacheprovider", "-m", "not slow"],
         project,
         timeout=1200,
         **env,

@@ -141,19 +141,22 @@ def test_two_nodes_rendezvous_and_all_reduce(tmp_path):
 def test_smoke_training_on_two_nodes_with_the_launch_script(tmp_path):
     params = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     params["distributed"]["nproc_per_node"] = 1  # per node: 2 nodes x 1 rank
-    params["experiments"] = {"dup-lsh2": params["experiments"]["dup-lsh2"]}
+    # the paper's first smoke experiment (the Reformer's dup-full) with the profile's training
+    name, spec = next(iter(params["experiments"].items()))
+    spec.pop("train", None)
+    params["experiments"] = {name: spec}
     params["train"]["steps"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (tmp_path / "pipelines").symlink_to(ROOT / "pipelines")
     prepared = subprocess.run(
-        [sys.executable, "pipelines/prepare.py", "duplication"], cwd=tmp_path, env=_env(),
+        [sys.executable, "pipelines/prepare.py", spec["task"]], cwd=tmp_path, env=_env(),
         capture_output=True, text=True, timeout=TIMEOUT_S,
     )  # fmt: skip
     assert prepared.returncode == 0, prepared.stderr
     port = str(_free_port())
     script = str(MULTINODE / "torchrun-nnodes.sh")
     nodes = [
-        ([script, "dup-lsh2"],
+        ([script, name],
          _env(NNODES="2", NODE_RANK=str(i), MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
               LOCAL_ADDR="127.0.0.1", PY=sys.executable, RDZV_ID="smoke"))
         for i in (0, 1)
@@ -162,6 +165,6 @@ def test_smoke_training_on_two_nodes_with_the_launch_script(tmp_path):
     for code, out, err in results:
         assert code == 0, (out[-2000:], err[-3000:])
     summary = "".join(out for _, out, _ in results)
-    assert "train dup-lsh2: 10 steps" in summary and "on 2 cpu rank(s)" in summary
-    model_dir = tmp_path / "models" / "dup-lsh2"
+    assert f"train {name}: 10 steps" in summary and "on 2 cpu rank(s)" in summary
+    model_dir = tmp_path / "models" / name
     assert {"model.pt", "checkpoint.pt", "run.json"} <= {p.name for p in model_dir.iterdir()}
