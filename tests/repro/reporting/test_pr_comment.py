@@ -243,7 +243,7 @@ def test_comment_from_two_real_smoke_runs(tmp_path):
         assert f": {len(moved)} changed, {len(base) - len(moved)} unchanged" in sections[name]
         changed += bool(moved)
     assert changed >= 1
-    # an experiment with its own learning rate (the Reformer's wmt14-smoke) is untouched
+    # an experiment with its own learning rate is untouched by the change
     for name, spec in params["experiments"].items():
         if "lr" in (spec.get("train") or {}):
             assert ": 0 changed" in sections[name], name

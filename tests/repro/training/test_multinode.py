@@ -141,7 +141,7 @@ def test_two_nodes_rendezvous_and_all_reduce(tmp_path):
 def test_smoke_training_on_two_nodes_with_the_launch_script(tmp_path):
     params = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     params["distributed"]["nproc_per_node"] = 1  # per node: 2 nodes x 1 rank
-    # the paper's first smoke experiment (the Reformer's dup-full) with the profile's training
+    # the paper's first smoke experiment, with the profile's training settings
     name, spec = next(iter(params["experiments"].items()))
     spec.pop("train", None)
     params["experiments"] = {name: spec}
