@@ -4,8 +4,7 @@
 Shape notation: ``b`` batch, ``l`` sequence length, ``d`` ``d_model``, ``V`` vocabulary.
 
 Layout: token embedding + positional embedding, then ``n_layers`` blocks of attention (``F``)
-and feed-forward (``G``), each with its layer norm inside (pre-norm), then a final layer norm
-and the output projection.
+and feed-forward (``G``), each pre-norm, then a final layer norm and the output projection.
 
 - Ordinary residual stack (``reversible=False``): ``x = x + F(x)``; ``x = x + G(x)``.
 - Reversible stack (``reversible=True``, paper section 3): the embedding is duplicated into
@@ -15,12 +14,10 @@ and the output projection.
   norm and the output projection are ``2d`` wide (the authors' trax ``ReformerLM``; also
   HuggingFace's ``ReformerModelWithLMHead``).
 
-The output projection is NOT tied to the token embedding (the paper's and trax's language
-models do not tie, and with the concatenated ``2d``-wide output it could not be).
-
-In both stacks the parameter names are the same (``layers.blocks.<i>.f.fn.to_qk.weight``,
-...), and the attention ``F`` of a block is ``blocks[i].f.fn``, which is what
-:meth:`LanguageModel.set_attention` swaps.
+The output projection is NOT tied to the token embedding (the paper's and trax's models do
+not tie; the ``2d``-wide reversible output could not be). Both stacks name the parameters
+alike (``layers.blocks.<i>.f.fn.to_qk.weight``, ...); a block's attention ``F`` is
+``blocks[i].f.fn``, which :meth:`LanguageModel.set_attention` swaps.
 """
 
 from __future__ import annotations
