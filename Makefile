@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # DVC's usage analytics stay off even where .dvc/config is not read (it is committed off too).
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup reproduce test test-fast lint docs report bench bench-gpu \
+.PHONY: help setup reproduce test test-fast lint docs report save-runs bench bench-gpu \
 	profile-smoke profile-default profile-paper clean distclean
 
 help: ## List the targets
@@ -50,6 +50,9 @@ docs: setup ## Build the Sphinx site into docs/_build/html (warnings are errors)
 
 report: setup ## Build report/build/report.pdf from the W&B runs (dvc repro report)
 	$(BIN)/dvc repro report
+
+save-runs: setup ## Save this profile's evaluated runs for the report: results/<profile>/ (dvc add)
+	$(BIN)/python -m repro.reporting.saved_runs save
 
 # The full sweep whatever the profile's `benchmark.mode` (the default profile runs a small one
 # in `make reproduce`); `dvc commit` then records its files as the benchmark stage's output,

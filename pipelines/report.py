@@ -5,11 +5,13 @@ Usage (from the repository root, as ``dvc.yaml`` runs it)::
     python pipelines/report.py            # -> report/build/report.pdf
     python pipelines/report.py --no-pdf   # only report/generated/ (macros, tables, figures)
 
-For every experiment in ``params.yaml`` (:func:`repro.config.load_params`) it reads the W&B run that
-``models/<experiment>/run.json`` names, checks the run's evaluation summary against
-``metrics/<experiment>.json``, tests the claims of ``report/claims.yaml``, writes
-``report/generated/`` (see :mod:`repro.reporting`; the paper named by ``paper:`` renders its
-own tables) and runs latexmk. ``metrics/benchmark.json`` and ``metrics/budget.json`` are
+For every experiment in ``params.yaml`` (:func:`repro.config.load_params`) it reads the W&B
+run that ``models/<experiment>/run.json`` names and checks the run's evaluation summary
+against ``metrics/<experiment>.json``. It adds the runs that other profiles saved under
+``results/`` (:mod:`repro.reporting.saved_runs`, named ``<profile>/<experiment>``), tests
+the claims of ``report/claims.yaml``, writes ``report/generated/`` (see
+:mod:`repro.reporting`; the paper named by ``paper:`` renders its own tables) and runs
+latexmk. ``metrics/benchmark.json`` and ``metrics/budget.json`` are
 used when they exist.
 
 Exit status: 0 done, 1 a run, metrics file or the LaTeX build failed, 2 bad input (bad
@@ -35,6 +37,7 @@ from repro.reporting import (  # noqa: E402
     generate,
     load_runs,
 )
+from repro.reporting.saved_runs import load_saved_runs, qualified, read_index  # noqa: E402
 from repro.tracking.reader import RunFetchError  # noqa: E402
 
 
@@ -61,16 +64,25 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError(str(exc), code=2) from None
     except (ValueError, RunFetchError) as exc:  # names the experiment and the file
         raise ReportError(str(exc)) from None
+    try:  # other profiles' runs, saved under results/: "<profile>/<experiment>"
+        saved, notes = load_saved_runs(root, current_profile=params.profile)
+    except (ValueError, RunFetchError) as exc:
+        raise ReportError(str(exc)) from None
+    for note in notes:
+        print(f"report: warning: {note}", file=sys.stderr)
     try:
         for exp, record in runs.items():
             for note in check_metrics(exp, record, root / "metrics" / f"{exp}.json"):
                 print(f"report: warning: {note}", file=sys.stderr)
     except ValueError as exc:  # a metrics file that another run wrote
         raise ReportError(str(exc)) from None
+    # this profile's runs also answer to their qualified names ("<profile>/<experiment>")
+    own = {qualified(params.profile, exp): run for exp, run in runs.items()}
+    others = {name: e for name, e in read_index(root).items() if name != params.profile}
     paper = load_paper(params.paper)  # load_params has imported it: it exists
     try:
         summary = generate(
-            runs,
+            {**runs, **saved, **own},
             report_dir / "claims.yaml",
             report_dir / "generated",
             benchmark=root / "metrics" / "benchmark.json",
@@ -78,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             experiments=experiments,
             paper=paper,
             root=root,
+            saved=others,
         )
         pdf = None if args.no_pdf else build_pdf(report_dir, runs)
     except (ValueError, ReportBuildError) as exc:
@@ -86,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"report: {counts['reproduced']} of {len(summary.results)} claims reproduced, "
         f"{counts['not reproduced']} not reproduced, {counts['not run']} not run "
-        f"({len(runs)} runs); wrote {pdf or report_dir / 'generated'}"
+        f"({len(runs)} runs, {len(saved)} saved by other profiles); "
+        f"wrote {pdf or report_dir / 'generated'}"
     )
     return 0
 

@@ -6,7 +6,8 @@ Usage:
 
 The section is :func:`repro.reporting.readme.render_results` of the project: the tables of
 ``report/claims.yaml`` through the ``readme_tables`` plug-in of the paper that
-``params.yaml`` names (``paper:``), and the benchmark headline of ``metrics/benchmark.json``.
+``params.yaml`` names (``paper:``), over ``metrics/*.json`` and the metrics other profiles
+saved under ``results/``, and the benchmark headline of ``metrics/benchmark.json``.
 Only the committed profile (``default``) writes the README: another profile's numbers
 (smoke, a paper-scale run) would otherwise land in the README and be committed by mistake,
 so for those the stage writes the section to ``report/build/results-<profile>.md``
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     readme = root / "README.md"
     try:
         params = load_params(root / "params.yaml")
-        section = render_results(root, load_paper(params.paper))
+        section = render_results(root, load_paper(params.paper), params.profile)
         if params.profile != COMMITTED_PROFILE and not args.check:
             aside = root / "report" / "build" / f"results-{params.profile}.md"
             atomic_write_text(aside, section.strip() + "\n")

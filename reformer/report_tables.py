@@ -243,10 +243,19 @@ def readme_tables(spec: Mapping[str, Any], metrics: Mapping[str, Mapping[str, An
     if _check_type(spec) != "table2" or spec.get("readme") is False:
         return ""
     table = Table2.from_spec(spec)
-    run = [e for e in (r["experiment"] for r in table.rows) if e in metrics]
+    named = [r["experiment"] for r in table.rows]
+    run = [e for e in named if e in metrics]
+    # a bare name is the committed profile's metrics/<exp>.json; <profile>/<exp> a saved one's
+    saved = sorted({e.split("/", 1)[0] for e in named if "/" in e})
+    source = (
+        f"`results/{saved[0]}.metrics.json` (the {saved[0]} profile's saved runs)"
+        if len(saved) == 1 and all("/" in e for e in named)
+        else "the committed profile's `metrics/*.json`"
+        + "".join(f" and `results/{p}.metrics.json`" for p in saved)
+    )
     title = str(spec.get("title", "Table 2"))
     return (
         f"{title} (duplication task, masked accuracy %, rows trained with, columns evaluated "
-        f"with); ours: the committed profile's `metrics/*.json` ({len(run)} of "
-        f"{len(table.rows)} rows run, — = not run).\n\n" + table2_markdown(table, metrics)
+        f"with); ours: {source} ({len(run)} of {len(table.rows)} rows run, — = not run).\n\n"
+        + table2_markdown(table, metrics)
     )

@@ -87,15 +87,28 @@ def listed_files() -> list[str]:
     return [name for name in listed.split("\0") if name]
 
 
+def forget_saved_runs(root: Path) -> None:
+    """Drop the team's saved runs of other profiles (``results/<profile>.dvc`` and their index
+    entries) from a copy: their data is in the team's DVC remote, not in the test's, as the
+    committed ``dvc.lock``'s outputs are."""
+    for pointer in (root / "results").glob("*.dvc"):
+        pointer.unlink()
+    index = root / "results" / "index.yaml"
+    if index.is_file():
+        index.write_text("profiles: {}\n")
+
+
 def make_repo(dest: Path, profile: str = "smoke") -> Path:
     """Copy the project's files (tracked, and untracked but not ignored) into a new git repo
-    at ``dest``, on the params of ``configs/<profile>.yaml``."""
+    at ``dest``, on the params of ``configs/<profile>.yaml``, without the saved runs of
+    other profiles (:func:`forget_saved_runs`)."""
     for name in listed_files():
         source = ROOT / name
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     (dest / ".venv").symlink_to(sys.prefix)  # dvc.yaml runs .venv/bin/python
+    forget_saved_runs(dest)
     git = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci"]
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(git + ["add", "-A"], cwd=dest, check=True)

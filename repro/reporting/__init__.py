@@ -9,9 +9,11 @@ knows nothing of the paper: the paper's own tables come from its ``report_tables
 One concept per module:
 
 - :mod:`~repro.reporting.latex`: escaping, macro names, number formats, :class:`Macros`;
-- :mod:`~repro.reporting.claims`: the claims file, :class:`Claim`, verdicts;
+- :mod:`~repro.reporting.claims`: the claims file, :class:`Claim`;
+- :mod:`~repro.reporting.verdicts`: each claim's verdict, :func:`evaluate_claim`;
 - :mod:`~repro.reporting.runs`: the runs of the experiments in params.yaml;
-- :mod:`~repro.reporting.tables`: claims, runs, hyperparameter and plain row tables;
+- :mod:`~repro.reporting.saved_runs`: other profiles' runs saved under ``results/``;
+- :mod:`~repro.reporting.tables`: claims, runs, saved runs, hyperparameter and row tables;
 - :mod:`~repro.reporting.budget`: the computational-requirements tables;
 - :mod:`~repro.reporting.figures`: training curves and benchmark curves (matplotlib);
 - :mod:`~repro.reporting.benchmark`: the benchmark section (targets, views);
@@ -25,14 +27,7 @@ from __future__ import annotations
 from repro.reporting.benchmark import benchmark_section, benchmark_targets, targets_markdown
 from repro.reporting.budget import budget_tables
 from repro.reporting.build import ReportBuildError, build_pdf
-from repro.reporting.claims import (
-    Claim,
-    ClaimResult,
-    ClaimsFile,
-    Verdict,
-    evaluate_claim,
-    load_claims,
-)
+from repro.reporting.claims import Claim, ClaimsFile, load_claims
 from repro.reporting.generated import GenerationSummary, generate, table_experiments
 from repro.reporting.latex import (
     MISSING,
@@ -55,6 +50,7 @@ from repro.reporting.runs import (
     run_facts,
     run_metric,
 )
+from repro.reporting.verdicts import ClaimResult, Verdict, evaluate_claim
 
 #: the budget tables under their old private name (``tests/test_budget.py`` imports it)
 _budget = budget_tables

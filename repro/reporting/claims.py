@@ -1,8 +1,7 @@
-"""The claims file (``report/claims.yaml``) and the verdict of each claim.
+"""The claims file (``report/claims.yaml``): the paper's claims and how each is tested.
 
 A claim is tested by a metric of one or more runs (a W&B summary key) or by a benchmark
-measure; its verdict is ``reproduced``, ``not reproduced`` or ``not run``. A claim whose runs
-or numbers do not exist is ``not run`` and shows no value.
+measure; :mod:`repro.reporting.verdicts` gives its verdict.
 
 Besides the claims the file holds:
 
@@ -22,24 +21,29 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from repro.reporting.latex import macro_name
-from repro.reporting.runs import run_metric
-from repro.tracking.reader import Run
 
-__all__ = ["Claim", "ClaimResult", "ClaimsFile", "Verdict", "evaluate_claim", "load_claims"]
-
-Verdict = Literal["reproduced", "not reproduced", "not run"]
+__all__ = ["Claim", "ClaimsFile", "load_claims"]
 
 _COMPARISONS = ("at_least", "at_most", "within")
-_KINDS = ("value", "difference", "trend", "benchmark")
+_KINDS = ("value", "difference", "trend", "benchmark", "converged")
 _MEASURES = ("last_over_first", "first_over_last", "max_over_min", "last", "first")
 _TOP_KEYS = ("claims", "curves", "facts", "sources", "tables")
 #: generated files of the kit's own; a paper table may not take one of these names
-_RESERVED = ("benchmark", "budget", "claims", "claims-list", "hyperparameters", "macros", "runs")
+_RESERVED = (
+    "benchmark",
+    "budget",
+    "claims",
+    "claims-list",
+    "hyperparameters",
+    "macros",
+    "runs",
+    "saved-runs",
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,9 @@ class Claim:
         digits: decimals shown.
         kind: ``value`` (one experiment's metric), ``difference`` (first minus second
             experiment), ``trend`` (the metric over experiments, or ``metrics`` over one
-            experiment, moves in ``direction``), ``benchmark`` (a benchmark measure).
+            experiment, moves in ``direction``), ``benchmark`` (a benchmark measure),
+            ``converged`` (how many of the experiments, the same model over seeds, reach
+            ``converged_at``: a count of runs).
         experiments: the experiments (params.yaml names) whose runs test it.
         metric: the W&B summary key.
         metrics: for a trend, the summary keys in order: several of one experiment, or one
@@ -68,8 +74,11 @@ class Claim:
         comparison: ``at_least``, ``at_most`` or ``within`` (value, difference, benchmark).
         tolerance: slack around ``paper`` (or per step of a trend).
         threshold: the bound to compare with, when it is not ``paper`` +/- ``tolerance``.
-        direction: ``increasing`` or ``decreasing`` for a trend.
+        direction: ``increasing`` or ``decreasing`` for a trend (and kind converged).
         benchmark: ``{"section": ..., "series": ..., "measure": ...}`` for kind benchmark.
+        converged_at: for kind converged, the metric value (in ``unit``, after ``scale``)
+            from which a run counts as converged (``direction: decreasing``: at or below
+            it, for a loss); ``comparison`` and ``threshold`` then judge the count.
     """
 
     id: str
@@ -91,6 +100,7 @@ class Claim:
     threshold: float | None = None
     direction: str = "increasing"
     benchmark: Mapping[str, str] | None = None
+    converged_at: float | None = None
 
     @property
     def macro(self) -> str:
@@ -178,6 +188,14 @@ def _parse_claim(raw: Mapping[str, Any], where: str, sources: Mapping[str, str])
                 list(claim.experiments),
                 "2+ with a metric (or one metric each), or 1 with 2+ metrics",
             )
+    if claim.kind == "converged":
+        if claim.direction not in ("increasing", "decreasing"):
+            raise _claim_error(where, "direction", claim.direction, "increasing or decreasing")
+        if len(claim.experiments) < 2 or not claim.metric:
+            raise _claim_error(where, "experiments", list(claim.experiments), "2+, with a metric")
+        at = claim.converged_at
+        if isinstance(at, bool) or not isinstance(at, int | float):
+            raise _claim_error(where, "converged_at", at, "a number in the claim's unit")
     if claim.kind == "benchmark":
         spec = claim.benchmark or {}
         if not {"section", "series", "measure"} <= set(spec):
@@ -281,112 +299,3 @@ def load_claims(path: str | os.PathLike[str]) -> ClaimsFile:
             raise _claim_error(f"{path}: facts", "name", name, "letters only")
     tables = _parse_tables(raw.get("tables"), str(path))
     return ClaimsFile(tuple(claims), tables, facts, raw.get("curves") or {}, sources)
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """A claim's outcome.
-
-    Attributes:
-        claim: the claim.
-        ours: our number in the claim's unit, a list for a trend, or ``None`` (not run).
-        verdict: ``reproduced``, ``not reproduced`` or ``not run``.
-        note: why, in a few words (which run or key is missing, a crashed run).
-    """
-
-    claim: Claim
-    ours: float | list[float] | None
-    verdict: Verdict
-    note: str = ""
-
-
-def _benchmark_measure(
-    benchmark: Mapping[str, Any] | None, spec: Mapping[str, str]
-) -> tuple[float | None, str]:
-    if benchmark is None:
-        return None, "no benchmark results"
-    section = benchmark.get(spec["section"])
-    series = section.get("series", {}).get(spec["series"]) if isinstance(section, Mapping) else None
-    values = [float(v) for v in series or [] if isinstance(v, int | float)]
-    if not values:
-        return None, f"benchmark has no {spec['section']}.{spec['series']}"
-    measure = spec["measure"]
-    if measure == "last":
-        return values[-1], ""
-    if measure == "first":
-        return values[0], ""
-    if measure == "last_over_first":
-        return values[-1] / values[0], ""
-    if measure == "first_over_last":
-        return values[0] / values[-1], ""
-    return max(values) / min(values), ""
-
-
-def evaluate_claim(
-    claim: Claim, runs: Mapping[str, Run], benchmark: Mapping[str, Any] | None = None
-) -> ClaimResult:
-    """Test one claim against the runs (and benchmark results) that exist.
-
-    Args:
-        claim: the claim.
-        runs: experiment name -> :class:`~repro.tracking.reader.Run`.
-        benchmark: the parsed ``metrics/benchmark.json``, if it exists.
-
-    Returns:
-        The :class:`ClaimResult`; ``not run`` whenever a run or number is missing.
-
-    Example:
-        >>> claim = Claim("full-solves", "t", "s", "Table 2", paper=100, unit="%", scale=100,
-        ...               experiments=("dup-full",), metric="eval/accuracy_full", tolerance=5)
-        >>> run = Run("id", None, None, {}, {"eval/accuracy_full": 0.97}, [], "finished", "")
-        >>> evaluate_claim(claim, {"dup-full": run}).verdict
-        'reproduced'
-        >>> evaluate_claim(claim, {}).verdict, evaluate_claim(claim, {}).ours
-        ('not run', None)
-    """
-    notes: list[str] = []
-
-    def get(exp: str, key: str) -> float | None:
-        value, note = run_metric(runs, exp, key)
-        if note and note not in notes:
-            notes.append(note)
-        return None if value is None else value * claim.scale
-
-    ours: float | list[float] | None
-    if claim.kind == "benchmark":
-        assert claim.benchmark is not None
-        ours, note = _benchmark_measure(benchmark, claim.benchmark)
-        notes += [note] if note else []
-    elif claim.kind == "value":
-        ours = get(claim.experiments[0], claim.metric or "")
-    elif claim.kind == "difference":
-        a, b = (get(exp, claim.metric or "") for exp in claim.experiments)
-        ours = None if a is None or b is None else a - b
-    else:
-        if len(claim.metrics) == len(claim.experiments):  # one metric per experiment
-            pairs = list(zip(claim.experiments, claim.metrics, strict=True))
-        elif claim.metrics:  # several metrics of one experiment
-            pairs = [(claim.experiments[0], key) for key in claim.metrics]
-        else:  # one metric over several experiments
-            pairs = [(exp, claim.metric or "") for exp in claim.experiments]
-        values = [get(exp, key) for exp, key in pairs]
-        ours = (
-            None if any(v is None for v in values) else [float(v) for v in values if v is not None]
-        )
-
-    note = "; ".join(n for n in notes if n)
-    if ours is None:
-        return ClaimResult(claim, None, "not run", note)
-    if isinstance(ours, list):
-        sign = 1.0 if claim.direction == "increasing" else -1.0
-        ok = all(sign * (b - a) >= -claim.tolerance for a, b in zip(ours, ours[1:], strict=False))
-    else:
-        bound = claim.bound()
-        assert bound is not None
-        if claim.comparison == "at_least":
-            ok = ours >= bound
-        elif claim.comparison == "at_most":
-            ok = ours <= bound
-        else:
-            ok = abs(ours - bound) <= claim.tolerance
-    return ClaimResult(claim, ours, "reproduced" if ok else "not reproduced", note)

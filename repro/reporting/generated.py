@@ -24,11 +24,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repro.reporting.benchmark import BENCHMARK_FILE, benchmark_section
 from repro.reporting.budget import budget_tables
-from repro.reporting.claims import Claim, ClaimResult, ClaimsFile, evaluate_claim, load_claims
+from repro.reporting.claims import Claim, ClaimsFile, load_claims
 from repro.reporting.figures import training_figure
 from repro.reporting.latex import (
     MISSING,
@@ -41,8 +41,18 @@ from repro.reporting.latex import (
     unit_suffix,
 )
 from repro.reporting.runs import run_facts
-from repro.reporting.tables import claims_list, claims_table, hyperparameters, runs_table
+from repro.reporting.tables import (
+    claims_list,
+    claims_table,
+    hyperparameters,
+    runs_table,
+    saved_runs_table,
+)
+from repro.reporting.verdicts import ClaimResult, evaluate_claim
 from repro.tracking.reader import Run
+
+if TYPE_CHECKING:  # saved_runs is also a command (python -m): the package does not import it
+    from repro.reporting.saved_runs import SavedProfile
 
 __all__ = ["GenerationSummary", "generate", "table_experiments"]
 
@@ -70,6 +80,8 @@ def _show(
 
     if values is None:
         return MISSING
+    if claim.kind == "converged" and not paper:  # a count of runs: "4 of 5"
+        return f"{int(values)} of {len(claim.experiments)}"  # type: ignore[arg-type]
     if isinstance(values, list):  # a trend; spaces let a narrow column break the line
         return r" $\to$ ".join(one(v) for v in values)
     return one(values) + unit_suffix(claim.unit)
@@ -140,6 +152,7 @@ def generate(
     experiments: Sequence[str] | None = None,
     paper: Any = None,
     root: str | os.PathLike[str] = ".",
+    saved: Mapping[str, SavedProfile] | None = None,
 ) -> GenerationSummary:
     """Write every generated LaTeX file and figure of the report into ``out_dir``.
 
@@ -153,6 +166,8 @@ def generate(
         paper: the :class:`repro.paper.Paper` (anything with ``report_tables``) that renders
             the claims file's ``tables``; ``None`` writes a "not generated" note for each.
         root: the project root; a benchmark figure's ``path`` is relative to it.
+        saved: the other profiles whose runs ``runs`` holds as ``<profile>/<experiment>``
+            (``results/index.yaml``); listed in ``saved-runs.tex``.
 
     Returns:
         The claim results and the files written.
@@ -233,6 +248,7 @@ def generate(
     write("claims.tex", claims_table(results))
     write("claims-list.tex", claims_list(results))
     write("runs.tex", runs_table(run_rows))
+    write("saved-runs.tex", saved_runs_table(saved or {}, runs))
     write("hyperparameters.tex", hyperparameters(run_rows))
     write("training.tex", training_figure(run_rows, out, written, spec.curves))
     source = str(benchmark) if isinstance(benchmark, str | os.PathLike) else BENCHMARK_FILE

@@ -35,6 +35,7 @@ from typing import Any
 from repro.io import atomic_write_text
 from repro.reporting.benchmark import targets_markdown
 from repro.reporting.claims import load_claims
+from repro.reporting.saved_runs import load_saved_metrics, qualified
 
 __all__ = [
     "END",
@@ -72,13 +73,21 @@ def load_metrics(metrics_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any
     return found
 
 
-def render_results(root: str | os.PathLike[str] = ".", paper: Any = None) -> str:
+def render_results(
+    root: str | os.PathLike[str] = ".", paper: Any = None, profile: str | None = None
+) -> str:
     """The Markdown that belongs between the README markers, from ``root``'s metrics files.
+
+    The tables see each ``metrics/<experiment>.json`` under its experiment's name, and the
+    metrics that other profiles saved (``results/<profile>.metrics.json``, see
+    :mod:`repro.reporting.saved_runs`) as ``<profile>/<experiment>``.
 
     Args:
         root: the project root (``report/claims.yaml`` and ``metrics/`` under it).
         paper: the :class:`repro.paper.Paper` whose ``readme_tables`` renders the claims
             file's ``tables``; ``None``, or a paper without the plug-in, shows none of them.
+        profile: the profile in ``params.yaml``: its own metrics also answer to
+            ``<profile>/<experiment>`` (not its saved copy).
 
     Raises:
         ValueError: one line: a bad claims or metrics file, or a table the paper refuses.
@@ -86,7 +95,10 @@ def render_results(root: str | os.PathLike[str] = ".", paper: Any = None) -> str
     root = Path(root)
     claims_file = root / "report" / "claims.yaml"
     claims = load_claims(claims_file)
-    metrics = load_metrics(root / "metrics")
+    own = load_metrics(root / "metrics")
+    metrics = {**load_saved_metrics(root, current_profile=profile), **own}
+    if profile:
+        metrics.update({qualified(profile, exp): values for exp, values in own.items()})
     parts = []
     hook = getattr(paper, "readme_tables", None)
     for i, spec in enumerate(claims.tables if hook is not None else ()):

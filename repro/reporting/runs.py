@@ -188,7 +188,12 @@ def run_facts(run: Run) -> dict[str, float | None]:
     }
 
 
-def check_metrics(exp: str, run: Run, metrics_file: str | os.PathLike[str]) -> list[str]:
+def check_metrics(
+    exp: str,
+    run: Run,
+    metrics_file: str | os.PathLike[str] | Mapping[str, Any],
+    source: str | None = None,
+) -> list[str]:
     """Compare ``metrics/<exp>.json`` with the run's ``eval/...`` summary.
 
     Both are written by the evaluation stage from the same numbers, so a difference means
@@ -197,8 +202,10 @@ def check_metrics(exp: str, run: Run, metrics_file: str | os.PathLike[str]) -> l
     Args:
         exp: the experiment name.
         run: its W&B run.
-        metrics_file: ``metrics/<exp>.json`` (a missing file is skipped); each
-            ``{family: {label: number}}`` entry is compared with ``eval/<family>_<label>``.
+        metrics_file: ``metrics/<exp>.json`` (a missing file is skipped), or its parsed
+            content; each ``{family: {label: number}}`` entry is compared with
+            ``eval/<family>_<label>``.
+        source: where parsed metrics came from, for the messages.
 
     Returns:
         Warnings (numbers the W&B run lacks).
@@ -215,13 +222,16 @@ def check_metrics(exp: str, run: Run, metrics_file: str | os.PathLike[str]) -> l
         >>> check_metrics("dup-full", run, f)
         []
     """
-    metrics_file = Path(metrics_file)
-    if not metrics_file.is_file():
-        return []
-    try:
-        metrics = json.loads(metrics_file.read_text())
-    except ValueError as exc:
-        raise ValueError(f"{metrics_file}: not valid JSON ({exc})") from None
+    if isinstance(metrics_file, Mapping):  # already parsed (a saved profile's metrics)
+        metrics, metrics_file = metrics_file, source or "metrics"
+    else:
+        metrics_file = Path(metrics_file)
+        if not metrics_file.is_file():
+            return []
+        try:
+            metrics = json.loads(metrics_file.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{metrics_file}: not valid JSON ({exc})") from None
     notes = []
     for family, values in metrics.items():
         if not isinstance(values, Mapping):

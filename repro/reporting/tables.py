@@ -1,4 +1,4 @@
-"""The report's generic LaTeX tables: claims, runs, hyperparameters and plain row tables.
+"""The report's generic LaTeX tables: claims, runs, saved runs, hyperparameters, row tables.
 
 Each function returns LaTeX text (booktabs rules; a wide table is shrunk to the line width).
 Numbers that come from runs are macros defined in ``macros.tex`` (the tables name them,
@@ -10,13 +10,23 @@ paper's own tables (its ``report_tables`` plug-in) and the budget tables
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from repro.reporting.claims import ClaimResult
 from repro.reporting.latex import MISSING, format_number, latex_escape, latex_inline
+from repro.reporting.verdicts import ClaimResult
 from repro.tracking.reader import Run
 
-__all__ = ["claims_list", "claims_table", "hyperparameters", "row_table", "runs_table"]
+if TYPE_CHECKING:  # saved_runs is also a command (python -m): the package does not import it
+    from repro.reporting.saved_runs import SavedProfile
+
+__all__ = [
+    "claims_list",
+    "claims_table",
+    "hyperparameters",
+    "row_table",
+    "runs_table",
+    "saved_runs_table",
+]
 
 #: one row of the runs and hyperparameter tables: (experiment, macro stem, run or None)
 RunRow = tuple[str, str, Run | None]
@@ -95,6 +105,35 @@ def runs_table(run_rows: Sequence[RunRow]) -> str:
         lines.append(
             f"{latex_escape(exp)} & \\texttt{{\\{stem}RunId}} & \\{stem}State & \\{stem}Steps & "
             f"\\{stem}FinalLoss & \\{stem}WallTime & \\{stem}TokensPerSecond \\\\"
+        )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def saved_runs_table(saved: Mapping[str, SavedProfile], runs: Mapping[str, Run]) -> str:
+    """The other profiles' saved runs the report reads: profile, runs read, commit, date.
+
+    Args:
+        saved: ``results/index.yaml``'s entries (:func:`repro.reporting.saved_runs.read_index`).
+        runs: every run the report has, saved ones under ``<profile>/<experiment>``.
+    """
+    from repro.reporting.saved_runs import qualified
+
+    if not saved:
+        return r"\emph{No other profile's runs are saved in results/.}" + "\n"
+    lines = [
+        r"\begin{tabular}{@{}lrlll@{}}",
+        r"\toprule",
+        r"Profile & Runs read & Not evaluated & Commit & Saved \\",
+        r"\midrule",
+    ]
+    for name, entry in sorted(saved.items()):
+        found = sum(1 for exp in entry.experiments if qualified(name, exp) in runs)
+        read = f"{found} of {len(entry.experiments)}" if found else "not pulled"
+        commit = (entry.commit or "?")[:10] + ("+" if entry.dirty else "")
+        lines.append(
+            f"{latex_escape(name)} & {read} & {latex_escape(', '.join(entry.not_run) or '--')} & "
+            f"\\texttt{{{latex_escape(commit)}}} & {latex_escape(entry.saved_at[:10])} \\\\"
         )
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

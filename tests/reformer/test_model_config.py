@@ -326,12 +326,15 @@ def test_every_claim_names_experiments_of_a_profile():
     paper = load_params(ROOT / "configs" / "paper.yaml").experiments
     every = set()
     for path in (ROOT / "configs").glob("*.yaml"):
-        every |= set(load_params(path).experiments)
+        experiments = load_params(path).experiments
+        every |= set(experiments)  # a bare name: the current profile's experiment
+        every |= {f"{path.stem}/{e}" for e in experiments}  # a saved run: <profile>/<exp>
     named = {e for c in claims["claims"] for e in c.get("experiments", [])}
     from repro.reporting.generated import table_experiments
 
     named |= {e for table in claims["tables"] for e in table_experiments(table)}
     assert named and named <= every, sorted(named - every)
+    assert any("/" in e for e in named)  # the report quotes other profiles' saved runs
     table2 = {row["experiment"] for row in claims["tables"][0]["rows"]}
     assert table2 <= set(paper)  # the paper's own grid runs at the paper's scale
     # Table 4: the paper's three numbers for each of its three reversible models

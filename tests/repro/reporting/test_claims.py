@@ -121,6 +121,17 @@ def test_bad_claims_files(tmp_path: Path) -> None:
     path.write_text(f"claims:\n  - {good[:-1]}, tolerence: 1}}\n")
     with pytest.raises(ValueError, match="key='tolerence'"):
         load_claims(path)
+    # a count of converged runs: several runs of one model, and the value that counts
+    seeds = "{id: s, title: t, statement: s, where: w, threshold: 5, kind: converged"
+    path.write_text(f"claims:\n  - {seeds}, experiments: [a, b], metric: m}}\n")
+    with pytest.raises(ValueError, match=r"converged_at=None") as info:
+        load_claims(path)
+    assert "\n" not in str(info.value)
+    path.write_text(f"claims:\n  - {seeds}, experiments: [a], metric: m, converged_at: 9}}\n")
+    with pytest.raises(ValueError, match=r"experiments=\['a'\].*2\+, with a metric"):
+        load_claims(path)
+    path.write_text(f"claims:\n  - {seeds}, experiments: [a, b], metric: m, converged_at: 9}}\n")
+    assert load_claims(path).claims[0].converged_at == 9
 
 
 # ----------------------------------------------------------------------------- sources, tables
