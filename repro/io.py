@@ -1,4 +1,6 @@
-"""Atomic file writes: a reader sees either the old complete file or the whole new one.
+"""Atomic file writes, and JSON reads whose errors are one line naming the file.
+
+Writes: a reader sees either the old complete file or the whole new one.
 
 Every file the kit writes (checkpoints, metrics, manifests, the README's results section,
 ``params.yaml`` when a profile is switched) goes through :func:`atomic_write`: the bytes go
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "read_json",
     "atomic_save",
     "atomic_write",
     "atomic_write_bytes",
@@ -105,3 +108,28 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
     atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """The parsed JSON of ``path``.
+
+    Args:
+        path: the file.
+        what: what the file is, for the message (``"run reference"``).
+
+    Raises:
+        ValueError: one line naming the file: it cannot be read, or is not valid JSON.
+
+    Example:
+        >>> read_json("no/such.json", "saved metrics")
+        Traceback (most recent call last):
+        ...
+        ValueError: no/such.json: cannot read the saved metrics (No such file or directory)
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from repro.io import atomic_write_text
+from repro.io import atomic_write_text, read_json
 from repro.reporting.runs import check_metrics, experiments_from_params, load_runs
 from repro.tracking.layout import EVALUATION_DIR, find_run_segments
 from repro.tracking.reader import Run
@@ -119,13 +119,7 @@ def load_saved_metrics(
     for name in read_index(root):
         if name == current_profile:
             continue
-        path = metrics_path(root, name)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the saved metrics ({exc.strerror})") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(metrics_path(root, name), "saved metrics")
         found.update({qualified(name, exp): values for exp, values in data.items()})
     return found
 
@@ -193,10 +187,7 @@ def _git(source: Path, *args: str) -> str | None:
 def _run_folders(source: Path, exp: str) -> list[Path]:
     """The segment folders of ``exp``'s offline run, relative to ``source``."""
     path = source / "models" / exp / "run.json"
-    try:
-        ref = json.loads(path.read_text())
-    except ValueError as exc:
-        raise SaveError(f"{path}: not valid JSON ({exc})") from None
+    ref = read_json(path, "run reference")
     if not isinstance(ref, Mapping):
         raise SaveError(f"{path}: a run reference must be a JSON object")
     if ref.get("mode", "offline") != "offline" or not ref.get("run_dir"):
@@ -266,11 +257,7 @@ def save_profile(
     shutil.copy2(source / "params.yaml", staging / "params.yaml")
     metrics = {}
     for exp in done:
-        path = source / "metrics" / f"{exp}.json"
-        try:
-            metrics[exp] = json.loads(path.read_text())
-        except ValueError as exc:
-            raise SaveError(f"{path}: not valid JSON ({exc})") from None
+        metrics[exp] = read_json(source / "metrics" / f"{exp}.json", "metrics file")
     paper = str(params.get("paper") or "")
     code = [p for p in ("repro", "pipelines", paper) if p and (source / p).exists()]
     status = _git(source, "status", "--porcelain", "--", *code)

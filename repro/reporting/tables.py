@@ -81,8 +81,10 @@ def claims_list(results: Sequence[ClaimResult]) -> str:
             test = ", ".join(rf"\texttt{{{latex_escape(p)}}}" for p in pairs)
         else:
             keys = ", ".join(c.metrics) if c.metrics else (c.metric or "")
-            exps = latex_escape(", ".join(c.experiments))
-            test = rf"\texttt{{{latex_escape(keys)}}} of \texttt{{{exps}}}"
+            # one \texttt per name, so that a long list of runs breaks between names
+            names = [latex_escape(e).replace("/", r"/\allowbreak{}") for e in c.experiments]
+            exps = ", ".join(rf"\texttt{{{name}}}" for name in names)
+            test = rf"\texttt{{{latex_escape(keys)}}} of {exps}"
         lines.append(
             rf"\item \textbf{{{latex_escape(c.title)}.}} {latex_escape(c.statement)} "
             rf"({latex_escape(c.where)}; tested by {test}.)"

@@ -28,13 +28,13 @@ run reads as ``crashed``). A running run is read as far as it reached the disk.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from repro.io import read_json
 from repro.tracking.layout import (
     RunMissingError,
     check_run_present,
@@ -340,12 +340,7 @@ def read_run(
         if path.is_dir() or path.suffix == ".wandb":
             return OfflineRunReader(path).read()
         where = str(path)
-        try:
-            ref = json.loads(path.read_text())
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the run reference ({exc.strerror})") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        ref = read_json(path, "run reference")
         if not isinstance(ref, Mapping):
             raise ValueError(f"{path}: a run reference must be a JSON object")
     mode = ref.get("mode", "offline")
