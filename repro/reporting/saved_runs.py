@@ -43,7 +43,7 @@ import yaml
 from repro.io import atomic_write_text, read_json
 from repro.reporting.runs import check_metrics, experiments_from_params, load_runs
 from repro.tracking.layout import EVALUATION_DIR, find_run_segments
-from repro.tracking.reader import Run
+from repro.tracking.reader import Run, RunFetchError, read_run
 
 __all__ = [
     "INDEX_FILE",
@@ -74,7 +74,9 @@ class SavedProfile:
     Attributes:
         profile: the profile's name (``params.yaml``'s ``profile:``).
         experiments: the experiments saved, evaluated, in params order.
-        not_run: the profile's experiments that had not been evaluated when it was saved.
+        not_run: the profile's experiments that had not been evaluated when it was saved
+            (no run, no metrics file, or a metrics file that the run's evaluation summary
+            does not match).
         commit: the git commit of the checkout that ran them (``None`` outside git).
         dirty: whether that checkout's code (the kit, the paper package, the stage scripts)
             had uncommitted changes.
@@ -184,6 +186,19 @@ def _git(source: Path, *args: str) -> str | None:
     return done.stdout.strip()
 
 
+def _evaluated(source: Path, exp: str) -> bool:
+    """Whether ``exp``'s run holds the evaluation its metrics file says: the file may be
+    another run's (a committed one, while this run is still training)."""
+    ref, metrics = source / "models" / exp / "run.json", source / "metrics" / f"{exp}.json"
+    if not (ref.is_file() and metrics.is_file()):
+        return False
+    try:
+        run = read_run(ref, root=source)
+        return not check_metrics(exp, run, metrics)  # a note: the run lacks a number
+    except ValueError:  # unreadable, or the numbers differ: not this run's evaluation
+        return False
+
+
 def _run_folders(source: Path, exp: str) -> list[Path]:
     """The segment folders of ``exp``'s offline run, relative to ``source``."""
     path = source / "models" / exp / "run.json"
@@ -231,12 +246,7 @@ def save_profile(
     if not _PROFILE.fullmatch(profile):
         raise SaveError(f"{source / 'params.yaml'}: profile={profile!r} must name the profile")
     names = experiments_from_params(params)
-    done = [
-        e
-        for e in names
-        if (source / "models" / e / "run.json").is_file()
-        and (source / "metrics" / f"{e}.json").is_file()
-    ]
+    done = [e for e in names if _evaluated(source, e)]
     if not done:
         raise SaveError(
             f"{source}: no experiment of profile {profile!r} has been evaluated "
@@ -371,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         entry = save_profile(args.source, root, dvc=not args.no_dvc)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RunFetchError) as exc:
         print(f"saved_runs: error: {exc}", file=sys.stderr)
         return 2
     skipped = f"; not evaluated, left out: {', '.join(entry.not_run)}" if entry.not_run else ""

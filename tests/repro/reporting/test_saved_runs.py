@@ -165,10 +165,17 @@ def test_saving_again_replaces_the_folder_and_keeps_other_profiles(project: Path
     save_profile(narrow, dest)
     shutil.rmtree(narrow / "models" / "copy-r1")  # not evaluated any more: left out
     (narrow / "metrics" / "copy-r1.json").unlink()
+    # a metrics file that another run wrote (a committed one while this run trains): the
+    # run's evaluation summary does not match it, so the run is left out too
+    stale = json.loads((narrow / "metrics" / "copy-r4.json").read_text())
+    stale["accuracy"]["r8"] = 0.5
+    (narrow / "metrics" / "copy-r4.json").write_text(json.dumps(stale))
     save_profile(narrow, dest)
     index = read_index(dest)
     assert sorted(index) == ["narrow", "wide"]
-    assert "copy-r1" in index["narrow"].not_run and "copy-r1" in index["wide"].experiments
+    assert index["narrow"].experiments == ("copy-full",)
+    assert set(index["narrow"].not_run) == {"copy-r4", "copy-r1", "copy-r2"}
+    assert "copy-r1" in index["wide"].experiments
     assert not (dest / "results" / "narrow" / "models" / "copy-r1").exists()
     assert not list((dest / "results").glob(".*.partial"))
 
