@@ -8,13 +8,13 @@ reads their runs (offline record files or the W&B API, through
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from repro.io import read_json
 from repro.tracking.reader import Run, RunFetchError, read_run
 
 __all__ = [
@@ -215,7 +215,7 @@ def check_metrics(
         ValueError: the metrics file is not valid JSON.
 
     Example:
-        >>> import tempfile, pathlib
+        >>> import json, tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "m.json"
         >>> _ = f.write_text(json.dumps({"accuracy": {"full": 0.5}}))
         >>> run = Run("r1", None, None, {}, {"eval/accuracy_full": 0.5}, [], "finished", "")
@@ -228,10 +228,7 @@ def check_metrics(
         metrics_file = Path(metrics_file)
         if not metrics_file.is_file():
             return []
-        try:
-            metrics = json.loads(metrics_file.read_text())
-        except ValueError as exc:
-            raise ValueError(f"{metrics_file}: not valid JSON ({exc})") from None
+        metrics = read_json(metrics_file, "metrics file")
     notes = []
     for family, values in metrics.items():
         if not isinstance(values, Mapping):
