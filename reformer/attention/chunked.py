@@ -10,7 +10,7 @@ position in every round (:func:`~reformer.attention.hashing.hash_vectors`), and
    put a key in a query's set;
 3. runs the chunked window attention (``_WindowAttention``);
 4. undoes the sort and combines the rounds as ``o = sum_r exp(z_r - logsumexp_r(z_r)) o_r``
-   (Eq. 6 and Appendix A).
+   (Eq. 6 and Appendix A), one round at a time (``_CombineRounds``).
 
 Everything is batched over batch, heads and rounds. The duplicate counts cost
 ``O(b h r^2 l 2m)`` integer comparisons and are computed only when ``n_hashes > 1`` and the
@@ -63,18 +63,52 @@ def _window_codes(
     return rearrange(q_code, "t m r -> r t m")[..., None], k_code
 
 
-class _Permute(torch.autograd.Function):
-    """``x[idx]`` for a permutation ``idx`` of the rows; backward gathers with ``inverse``."""
+class _CombineRounds(torch.autograd.Function):
+    """Undo each round's sort and combine the rounds (Eq. 6 and Appendix A):
+    ``y_i = sum_r w_r(i) o_r(i)`` with ``w_r(i) = exp(z_r(i) - logsumexp_r z_r(i))``.
+
+    Inputs: ``out`` ``(S, d)`` and ``lse`` ``(S,)`` per sorted slot (``S = r n``);
+    ``undo_idx`` ``(r, n)`` the slot of every row in every round; ``slot_row`` ``(S,)`` the
+    row of every slot and ``redo_idx`` ``(S,)`` its inverse, the flat ``(r, n)`` index of
+    every slot. Output: ``(n, d)``.
+
+    The rows are gathered one round at a time, from that round's ``n`` slots, rather than
+    from all ``r n`` slots at once: a source of ``n`` rows stays in cache where one of
+    ``r n`` rows does not (at 32,768 tokens and 8 rounds, 8 MiB against 64 MiB). The
+    backward gathers the output gradient (``n`` rows) into the sorted order instead of
+    permuting an ``r n``-row gradient back: ``d o_r(i) = w_r(i) g_i`` and
+    ``d z_r(i) = w_r(i) (g_i . o_r(i) - g_i . y_i)``.
+    """
 
     @staticmethod
-    def forward(ctx, x, idx, inverse):
-        ctx.save_for_backward(inverse)
-        return x.index_select(0, idx)
+    def forward(ctx, out, lse, undo_idx, slot_row, redo_idx):
+        r, n = undo_idx.shape
+        ctx.set_materialize_grads(False)
+        if r == 1:
+            ctx.save_for_backward(slot_row)
+            return out.index_select(0, undo_idx[0])
+        weights = torch.softmax(lse.index_select(0, undo_idx.view(-1)).view(r, n, 1), dim=0)
+        y = out.index_select(0, undo_idx[0]).mul_(weights[0])
+        rows = torch.empty_like(y)
+        for rho in range(1, r):
+            torch.index_select(out, 0, undo_idx[rho], out=rows)
+            y.addcmul_(rows, weights[rho])
+        w_slot = weights.view(-1).index_select(0, redo_idx)  # w_r(i) of every slot
+        ctx.save_for_backward(slot_row, out, y, w_slot)
+        return y
 
     @staticmethod
-    def backward(ctx, grad):
-        (inverse,) = ctx.saved_tensors
-        return grad.index_select(0, inverse), None, None
+    def backward(ctx, g):
+        if g is None:
+            return None, None, None, None, None
+        slot_row = ctx.saved_tensors[0]
+        g_slots = g.index_select(0, slot_row)  # (S, d)
+        if len(ctx.saved_tensors) == 1:
+            return g_slots, None, None, None, None
+        _, out, y, w_slot = ctx.saved_tensors
+        g_lse = torch.einsum("sd,sd->s", g_slots, out)
+        g_lse.sub_(torch.einsum("nd,nd->n", g, y).index_select(0, slot_row)).mul_(w_slot)
+        return g_slots.mul_(w_slot[:, None]), g_lse, None, None, None
 
 
 def lsh_attend(
@@ -163,15 +197,15 @@ def lsh_attend(
             code = rearrange(code, "b h r l -> (b l h) r")
             codes = _window_codes(code, gather_idx, c, m)
 
-    # Undo the sort, straight into the (b, l, h, r) layout the output needs.
+    # Undo the sort: for every round, the sorted slot of every (b l h) row.
     round_base = (torch.arange(b * h * r, device=device) * l).view(b, h, r, 1)
-    undo_idx = rearrange(round_base + rank, "b h r l -> (b l h r)")
-    # ... and its inverse: the (b l h r) row of every sorted slot.
+    undo_idx = rearrange(round_base + rank, "b h r l -> r (b l h)").contiguous()
+    n = b * l * h
+    # ... and its inverse: the flat (r, n) index of every sorted slot.
     slot_round = torch.arange(r, device=device).view(1, 1, r, 1).expand(b, h, r, l).reshape(-1)
-    redo_idx = gather_idx * r + slot_round
+    redo_idx = slot_round * n + gather_idx
 
     # The keys (unit-length queries, 1/sqrt(d) folded in) are made from the sorted queries.
-    n = b * l * h
     out, lse = _WindowAttention.apply(
         qk.reshape(n, d),
         v.reshape(n, d),
@@ -183,10 +217,5 @@ def lsh_attend(
         m,
         dropout_p,
     )
-    out = _Permute.apply(out.view(T * m, d), undo_idx, redo_idx)
-    if r == 1:
-        return out.view(b, l, h, d)
-    out = out.view(b, l, h, r, d)
-    lse = lse.view(T * m).index_select(0, undo_idx).view(b, l, h, 1, r)
-    weights = torch.softmax(lse, dim=-1)  # exp(z_r - logsumexp_r z_r)
-    return (weights @ out).squeeze(-2)  # sum over rounds
+    out = _CombineRounds.apply(out.view(T * m, d), lse.view(T * m), undo_idx, gather_idx, redo_idx)
+    return out.view(b, l, h, d)

@@ -86,8 +86,8 @@ class _WindowAttention(torch.autograd.Function):
     """Gather, then softmax attention of each chunk to the chunk before it and itself.
 
     Inputs: ``qk``, ``v`` ``(N, d)`` with ``N = b l h`` rows (shared query/key, value);
-    ``gather_idx`` ``(T m,)`` the row of every sorted slot and ``undo_idx`` ``(N r,)`` the
-    slot of every (row, round); ``masked`` ``(T, m or 1, w)`` bool or ``None``; ``codes`` the
+    ``gather_idx`` ``(T m,)`` the row of every sorted slot and ``undo_idx`` ``(r, N)`` the
+    slot of every row in every round; ``masked`` ``(T, m or 1, w)`` bool or ``None``; ``codes`` the
     pair from ``chunked._window_codes`` for the duplicate correction, or ``None``. Outputs:
     ``(T, m, d)`` attention output and ``(T, m)`` log-sum-exp of the scores.
 
@@ -172,6 +172,7 @@ class _WindowAttention(torch.autograd.Function):
             ds.addcmul_(p, shift, value=-1)
             ds[:, :, w - m :].diagonal(dim1=-2, dim2=-1).zero_()  # the self score is constant
             sorted_grad = torch.empty_like(g_out)  # (T, m, d), reused for qk and v
+            rows = sq.new_empty(n, d) if undo_idx.shape[0] > 1 else None
             grads = []
             for which in (1, 2):
                 # keys (which = 1) and values: from their own chunk and the chunk after it
@@ -183,14 +184,18 @@ class _WindowAttention(torch.autograd.Function):
                     # Through k = q * scale, scale = 1 / (sqrt(d) |q|): dq = scale * (dk -
                     # q^ (q^ . dk)) with q^ = k sqrt(d), or scale * dk where |q| was clamped.
                     k, dk, s = buf[1, m:].view(T, m, d), sorted_grad, scale.view(T, m, 1)
-                    along = torch.linalg.vecdot(k, dk).unsqueeze(-1).mul_(d)
+                    # (row dots by einsum: a batched matmul, 5x as fast as vecdot here)
+                    along = torch.einsum("tmd,tmd->tm", k, dk).unsqueeze(-1).mul_(d)
                     along.masked_fill_(s * d**0.5 >= 1 / _NORM_EPS, 0.0)  # |q| was clamped
                     dk.addcmul_(k, along, value=-1).mul_(s)
                     # ... plus the queries' own gradient, from every key of their window
                     sorted_grad.baddbmm_(ds, k_win)
-                # Every round is a permutation of the rows: gather back, sum over rounds.
-                rows = sorted_grad.view(T * m, d).index_select(0, undo_idx).view(n, -1, d)
-                grad = rows.sum(dim=1) if rows.shape[1] > 1 else rows.view(n, d)
+                # Every round is a permutation of the rows: gather back one round at a time
+                # (a source of n rows stays in cache where one of r n rows does not), sum.
+                slots = sorted_grad.view(T * m, d)
+                grad = slots.index_select(0, undo_idx[0])
+                for rho in range(1, undo_idx.shape[0]):
+                    grad.add_(torch.index_select(slots, 0, undo_idx[rho], out=rows))
                 grads.append(grad.to(ctx.dtypes[which - 1]))
         return (*grads, *([None] * 7))
 

@@ -39,12 +39,13 @@ DEFAULTS: dict[str, Any] = {
         "warmup": 1,  # untimed steps first; the peak-RSS counter is reset after them
         # Medians of several samples: the peers' step times vary by up to 2x from sample to
         # sample on a shared 2-core machine, ours less.
-        # Wanted uncontended timed samples: 7 keep a median steady at short steps, where a
-        # slow first sample or two would move a median of 5.
-        "repeats": 7,
+        # Wanted uncontended timed samples per process: a step under attention.pool_below_s
+        # runs in attention.processes processes, so its median is of 12 samples from 3
+        # processes (a whole process running fast or slow is the larger noise).
+        "repeats": 4,
         "min_repeats": 1,  # taken whatever the budget
-        "max_repeats": 9,  # most samples, contended ones included
-        "budget_s": 8.0,  # timed samples stop once this is spent (after min_repeats)
+        "max_repeats": 6,  # most samples, contended ones included
+        "budget_s": 6.0,  # timed samples stop once this is spent (after min_repeats)
         # ... or once stop_after uncontended samples lie within stop_spread of each other
         # ((max - min) / median): more would not move the median by more than that.
         "stop_spread": 0.08,
@@ -53,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
         # Before each sample, wait up to quiet_wait_s for other processes to leave the CPU
         # idle; all waits of the stage together stop at quiet_budget_s.
         "quiet_wait_s": 3.0,
-        "quiet_budget_s": 120.0,
+        "quiet_budget_s": 60.0,
     },
     "attention": {  # one layer fwd+bwd at a fixed token count (paper Fig. 5)
         "lengths": [1024, 2048, 4096, 8192, 16384, 32768, 65536],
@@ -74,7 +75,8 @@ DEFAULTS: dict[str, Any] = {
         # is decided by the bound max(peer_cap_s, predicted) / ours.
         "peer_cap_s": 10.0,
         # A peer's repeats stop once every sample is slower than decide_margin x the
-        # required speedup x our time: the cell's verdict cannot change.
+        # required speedup x our time, or faster than the required speedup / decide_margin
+        # x our time: the cell's verdict (met or missed) cannot change.
         "decide_margin": 1.25,
         # The roofline: a peak_size x peak_size float32 torch.mm with the sweep's threads,
         # at the start and the end of the section; each missed attention target gets one

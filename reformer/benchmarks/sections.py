@@ -173,13 +173,17 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
                     None,
                 )
                 if lsh is not None and lsh["status"] == "ok" and length >= t["peer_min_length"]:
-                    decide = float(t["peer_speedup"]) * float(cfg["decide_margin"])
-                    over["decide_above_s"] = decide * lsh["time_s"]["median"]
+                    # The peer's cell is settled once its samples all lie beyond the margin
+                    # on either side of the required speedup: met (slower) or missed.
+                    speedup, margin = float(t["peer_speedup"]), float(cfg["decide_margin"])
+                    over["decide_above_s"] = speedup * margin * lsh["time_s"]["median"]
+                    over["decide_below_s"] = speedup / margin * lsh["time_s"]["median"]
             if skip is not None:
                 entry.update(status="skipped", reason=skip)
             else:
                 runs[len(entries)] = [measure(impl, r, length, batch, **over)]
                 entry["decide_above_s"] = over.get("decide_above_s")
+                entry["decide_below_s"] = over.get("decide_below_s")
             entries.append(entry)
         # Short steps get more processes, every other pass in reverse order, so that a slow
         # spell of the machine does not fall on one implementation's processes only.
@@ -221,7 +225,8 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
             "as FlopCounterMode counts it (matrix products only); peak_fraction: flops per "
             "second over the matmul_peak measured in this run; decided: a peer's repeats "
             "stopped once every sample was slower than decide_above_s (decide_margin x the "
-            "required speedup x our time)."
+            "required speedup x our time) or faster than decide_below_s (the required "
+            "speedup / decide_margin x our time): the cell's verdict could not change."
         ),
         "matmul_peak": {**peak, "measurements": peaks},
         "results": results,

@@ -84,6 +84,7 @@ def measure_steps(
     stop_spread: float | None = None,
     stop_after: int = 3,
     decide_above_s: float | None = None,
+    decide_below_s: float | None = None,
 ) -> dict[str, Any]:
     """Measure the peak RSS growth of ``step``, then time it over repeats.
 
@@ -96,13 +97,14 @@ def measure_steps(
     least ``min_repeats``, or (sequential stopping, both optional) the samples settle the
     question: at least ``stop_after`` samples whose spread ``(max - min) / median`` is at
     most ``stop_spread`` (more samples would not move the median by more than the spread),
-    or every sample so far, at least one, slower than ``decide_above_s`` (``"decided":
-    True``: a comparison against that time is settled, the median being above it). Both
-    look at the samples the median is taken of: the uncontended ones, else all.
+    or every sample so far, at least one, slower than ``decide_above_s`` or faster than
+    ``decide_below_s`` (``"decided": True``: a comparison against that time is settled, the
+    median being above, or below, it). All look at the samples the median is taken of: the
+    uncontended ones, else all.
 
-    An expensive step (the last warm-up step took longer than ``long_step_s``) saves steps:
-    the warm-up step's own peak is the memory sample and the first steady-state step is the
-    first timed sample (one-time costs are then a negligible part of either). When the
+    An expensive step (the last warm-up step took longer than ``long_step_s``) saves a step:
+    the warm-up step's own peak is the memory sample. Every step, expensive or not, has one
+    untimed steady-state step before its samples, in which the heap grows back. When the
     warm-up step takes longer than ``cap_s``, nothing more runs, ``"over_cap"`` is True and
     the warm-up time is reported.
 
@@ -124,6 +126,8 @@ def measure_steps(
         stop_after: uncontended samples before ``stop_spread`` may stop the repeats.
         decide_above_s: stop once every uncontended sample (at least one) is slower than
             this (``None``: never).
+        decide_below_s: stop once every uncontended sample (at least one) is faster than
+            this (``None``: never).
 
     Returns:
         ``{"time_s": summarize(...), "cpu_s": summarize(...), "peak_rss_bytes":
@@ -141,6 +145,8 @@ def measure_steps(
         True
         >>> measure_steps(lambda: None, repeats=9, memory=False, decide_above_s=-1.0)["stopped"]
         'decided'
+        >>> measure_steps(lambda: None, repeats=9, memory=False, decide_below_s=60.0)["decided"]
+        True
     """
     if repeats < 1 or min_repeats < 1:
         raise ValueError(f"repeats={repeats}, min_repeats={min_repeats} must be >= 1")
@@ -182,8 +188,11 @@ def measure_steps(
                 "first_step": True,
             }
         )
-    elif not long:
-        step()  # the heap's first growth in the steady state is not timed
+    else:
+        # The heap's first growth in the steady state is not timed, even for an expensive
+        # step: the memory phase gave the heap back, and a first sample that faults in
+        # every page took 1.5-2x the steady time at gigabytes (LSH-8 at 32,768 tokens).
+        step()
     stopped = "over_cap" if over_cap else "repeats"
     while not over_cap:
         clean = [s["wall"] for s in samples if not s["contended"]]
@@ -196,6 +205,8 @@ def measure_steps(
         used = clean or [s["wall"] for s in samples]
         if reason is None and used and decide_above_s is not None:
             reason = "decided" if min(used) > decide_above_s else None
+        if reason is None and used and decide_below_s is not None:
+            reason = "decided" if max(used) < decide_below_s else None
         if reason is None and stop_spread is not None and len(used) >= max(1, stop_after):
             spread = (max(used) - min(used)) / max(statistics.median(used), 1e-12)
             reason = "spread" if spread <= stop_spread else None
@@ -203,7 +214,7 @@ def measure_steps(
             stopped = reason
             break
         waited += wait_for_quiet(quiet_wait_s)
-        samples.append({**_timed(step), "first_step": not samples and long})
+        samples.append({**_timed(step), "first_step": False})
     clean = [s for s in samples if not s["contended"]]
     return {
         **_summarize_samples(samples),

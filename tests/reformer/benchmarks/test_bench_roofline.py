@@ -160,9 +160,12 @@ def test_attention_step_counts_the_flops_of_one_step():
     # the very last chunk does not have
     attention = r * rows * 6 * 2 * (2 * m) * d - 2 * (2 * m * m * d)
     hashing = 2 * l * h * r * d * (attention_buckets(l, m) // 2)  # forward only
-    combine = 3 * rows * 2 * r * d  # the rounds' (1 x r)(r x d) products, forward and back
+    # row dots that einsum computes as batched products, all in backward: the keys'
+    # normalisation (k . dk, every slot) and the rounds' weights (g . o_r, every slot, and
+    # g . y, every row); the rounds' weighted sum itself is elementwise
+    row_dots = 2 * (rows * r) * d + 2 * (rows * r) * d + 2 * rows * d
     assert chunks == 64
-    assert out["flops"] == projections + attention + hashing + combine
+    assert out["flops"] == projections + attention + hashing + row_dots
     assert out["n_buckets"] == 32 and len(out["profile"]["ops"]) == 3
 
 

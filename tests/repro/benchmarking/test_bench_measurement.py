@@ -51,6 +51,33 @@ def test_measure_steps_uses_uncontended_samples_and_counts_steps():
     assert result["time_s"]["min"] == min(used) and result["time_s"]["max"] == max(used)
 
 
+def test_measure_steps_grows_the_heap_untimed_before_a_long_steps_samples():
+    import time
+
+    calls = []
+
+    def step():
+        calls.append(1)
+        time.sleep(0.03)
+
+    result = measure_steps(step, repeats=2, max_repeats=2, long_step_s=0.01, memory=True)
+    # one warm-up step (its peak is the memory sample), one untimed steady-state step, then
+    # the samples: the first sample does not pay for the heap's regrowth
+    assert result["memory_first_step"]
+    assert len(calls) == 1 + 1 + result["n_samples"]
+    assert not any(s["first_step"] for s in result["samples"])
+
+
+@pytest.mark.parametrize(
+    ("bound", "decided"), [("decide_below_s", True), ("decide_above_s", False)]
+)
+def test_measure_steps_stops_once_the_comparison_is_decided(bound, decided):
+    # every sample of an instant step lies below 10 s: decided below, never above
+    result = measure_steps(lambda: None, repeats=6, memory=False, **{bound: 10.0})
+    assert result["decided"] is decided
+    assert result["n_samples"] == (1 if decided else 6)
+
+
 def test_measure_steps_keeps_a_long_warmup_and_stops_at_the_cap():
     import time
 
