@@ -161,6 +161,7 @@ DEFAULTS: dict[str, Any] = {
         "tokens_speedup": 1.5,  # training tokens/s vs the faster peer at ...
         "tokens_length": 16384,
         "longest_tokens": 1000000,
+        "sweep_minutes": 20.0,  # the full sweep on the machine's cores (full mode only)
     },
 }
 

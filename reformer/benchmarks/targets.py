@@ -15,7 +15,9 @@
   ``depth_ratio`` x that at the fewest;
 * ``tokens_per_s_vs_peers``: training tokens/s at ``tokens_length`` at least
   ``tokens_speedup`` x the faster peer's;
-* ``longest_sequence``: one training step fits in the memory budget at ``longest_tokens``.
+* ``longest_sequence``: one training step fits in the memory budget at ``longest_tokens``;
+* ``sweep_minutes``: the full sweep, every section, finishes within ``sweep_minutes`` on the
+  machine's cores (judged for a full sweep only).
 
 Each ``target_*`` function returns the evidence (per-cell speedups, ratios, ``passed``): the
 attention section's four in :mod:`reformer.benchmarks.attention_targets`,
@@ -42,6 +44,7 @@ __all__ = [
     "compute_targets",
     "target_depth",
     "target_longest",
+    "target_sweep_time",
     "target_tokens",
 ]
 
@@ -130,6 +133,27 @@ def target_longest(longest: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def target_sweep_time(report: dict[str, Any], t: dict[str, Any]) -> dict[str, Any] | None:
+    """The full sweep, every section, within ``sweep_minutes`` (``None``: not judged, for
+    a quick or small sweep or one that ran only some sections)."""
+    sections = ("attention", "depth", "lm", "longest")
+    if report.get("mode") != "full" or not all(name in report for name in sections):
+        return None
+    minutes = float(report.get("duration_s") or 0.0) / 60
+    cpus = report.get("machine", {}).get("cpus_usable")
+    cores = f"{cpus} cores" if cpus else "the machine's cores"
+    return {
+        "description": (
+            f"the full sweep (every section) finishes in <= {t['sweep_minutes']:g} minutes "
+            f"on {cores}"
+        ),
+        "threshold": t["sweep_minutes"],
+        "value": minutes,
+        "sections_s": {name: report[name].get("duration_s") for name in sections},
+        "passed": minutes <= t["sweep_minutes"],
+    }
+
+
 def compute_targets(report: dict[str, Any], t: dict[str, Any]) -> list[Target]:
     """Every target from the measured sections of ``report`` (a missing section: no row)."""
     checks: dict[str, dict[str, Any]] = {}
@@ -147,6 +171,9 @@ def compute_targets(report: dict[str, Any], t: dict[str, Any]) -> list[Target]:
         checks["tokens_per_s_vs_peers"] = target_tokens(report["lm"], t)
     if "longest" in report:
         checks["longest_sequence"] = target_longest(report["longest"], t)
+    sweep = target_sweep_time(report, t) if "sweep_minutes" in t else None
+    if sweep is not None:
+        checks["sweep_minutes"] = sweep
     profiles = report.get("attention", {}).get("profiles") or {}
     return [_row(name, details, profiles.get(name)) for name, details in checks.items()]
 

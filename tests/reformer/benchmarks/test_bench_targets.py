@@ -332,3 +332,31 @@ def test_rows_carry_the_deciding_number_the_verdict_and_the_notes():
     )
     row = longest.row()
     assert set(row) == {"name", "target", "required", "measured", "met", "note", "details"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "sections", "duration_s", "met"),
+    [
+        ("full", ("attention", "depth", "lm", "longest"), 1150.0, True),
+        ("full", ("attention", "depth", "lm", "longest"), 1250.0, False),
+        ("full", ("attention", "depth", "lm"), 600.0, None),  # longest not run: not judged
+        ("small", ("attention", "depth", "lm", "longest"), 350.0, None),  # not a full sweep
+    ],
+)
+def test_sweep_time_is_judged_for_a_full_sweep_only(mode, sections, duration_s, met):
+    from reformer.benchmarks.targets import target_sweep_time
+
+    report = {
+        "mode": mode,
+        "duration_s": duration_s,
+        "machine": {"cpus_usable": 2},
+        **{name: {"duration_s": duration_s / len(sections)} for name in sections},
+    }
+    check = target_sweep_time(report, {"sweep_minutes": 20.0})
+    if met is None:
+        assert check is None
+        return
+    assert check["value"] == pytest.approx(duration_s / 60)
+    assert check["passed"] is met
+    assert check["description"].endswith("<= 20 minutes on 2 cores")
+    assert set(check["sections_s"]) == {"attention", "depth", "lm", "longest"}
