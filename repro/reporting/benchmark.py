@@ -223,7 +223,9 @@ def benchmark_section(
             "(`metrics/benchmark.json`)."
         )
         rows = [[row[c] for c in columns] for row in targets]
-        parts.append(row_table(columns, rows, caption, "tab:targets"))
+        # the targets and their notes are sentences: wrapped, not shrunk
+        widths = [0.44, 0.34, None, None]
+        parts.append(row_table(columns, rows, caption, "tab:targets", widths))
     parts += [row_table(t["columns"], t["rows"], t["caption"], t["label"]) for t in tables]
     return "\n".join(parts)
 

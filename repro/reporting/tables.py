@@ -219,7 +219,11 @@ def table_cell(value: Any) -> str:
 
 
 def row_table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str, label: str
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    caption: str,
+    label: str,
+    widths: Sequence[float | None] | None = None,
 ) -> str:
     """A floating table of plain rows: a header per column (``_`` shown as a space).
 
@@ -228,12 +232,21 @@ def row_table(
         rows: one list of cells per row, as long as ``columns`` (see :func:`table_cell`).
         caption: plain text, escaped here; text between two backticks in ``\\texttt``.
         label: the ``\\label`` (``tab:peers``).
+        widths: optional, per column, a fraction of the line width in which its text wraps
+            (``None``: a plain column); the table is then set at full size, not shrunk to
+            fit, so that long sentences stay readable.
     """
+    if widths is not None and len(widths) != len(columns):
+        raise ValueError(f"widths has {len(widths)} entries: give one per column ({len(columns)})")
+    spec = "".join(
+        "l" if w is None else rf">{{\raggedright\arraybackslash}}p{{{w:g}\linewidth}}"
+        for w in (widths or [None] * len(columns))
+    )
     lines = [
         r"\begin{table}[htbp]\centering\small",
         rf"\caption{{{latex_inline(caption)}}}\label{{{label}}}",
-        _FIT,
-        r"\begin{tabular}{@{}" + "l" * len(columns) + "@{}}",
+        "{%" if widths else _FIT,
+        r"\begin{tabular}{@{}" + spec + "@{}}",
         r"\toprule",
         " & ".join(latex_escape(str(c).replace("_", " ")) for c in columns) + r" \\",
         r"\midrule",

@@ -68,6 +68,17 @@ def test_targets_views_and_figures_are_rendered(tmp_path: Path) -> None:
     assert r"1024 & 0.128 & out of memory \\" in tex
     assert r"65536 & 3.4$\times 10^{12}$ & --- \\" in tex
     assert tex.index("fig:speed") < tex.index("tab:targets") < tex.index("tab:peers")
+    # the targets table wraps its sentences at full size; a view table is shrunk to fit
+    targets = tex[tex.index("tab:targets") : tex.index("tab:peers")]
+    assert r"p{0.44\linewidth}" in targets and r"\resizebox" not in targets
+    assert r"\resizebox" in tex[tex.index("tab:peers") :]
+
+
+def test_a_table_needs_one_width_per_column() -> None:
+    from repro.reporting.tables import row_table
+
+    with pytest.raises(ValueError, match=r"^widths has 1 entries: give one per column \(2\)$"):
+        row_table(["a", "b"], [[1, 2]], "Caption.", "tab:x", widths=[0.5])
 
 
 def test_the_targets_caption_can_come_from_the_file(tmp_path: Path) -> None:
