@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
-from reformer.attention.window import _WindowAttention
+from reformer.attention.window import _WindowAttention, sum_rounds
 
 __all__ = ["lsh_attend"]
 
@@ -88,11 +88,7 @@ class _CombineRounds(torch.autograd.Function):
             ctx.save_for_backward(slot_row)
             return out.index_select(0, undo_idx[0])
         weights = torch.softmax(lse.index_select(0, undo_idx.view(-1)).view(r, n, 1), dim=0)
-        y = out.index_select(0, undo_idx[0]).mul_(weights[0])
-        rows = torch.empty_like(y)
-        for rho in range(1, r):
-            torch.index_select(out, 0, undo_idx[rho], out=rows)
-            y.addcmul_(rows, weights[rho])
+        y = sum_rounds(out, undo_idx, weights)
         w_slot = weights.view(-1).index_select(0, redo_idx)  # w_r(i) of every slot
         ctx.save_for_backward(slot_row, out, y, w_slot)
         return y

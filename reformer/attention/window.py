@@ -149,14 +149,13 @@ class _WindowAttention(torch.autograd.Function):
             out = torch.bmm(p_drop, v_win)  # (T, m, d)
         ctx.save_for_backward(buf, scale, undo_idx, p, p_drop if dropout_p > 0 else None)
         ctx.shape = (T, m, d, w)
-        ctx.dtypes, ctx.n_rows = (qk.dtype, v.dtype), qk.shape[0]
+        ctx.dtypes = (qk.dtype, v.dtype)
         return out, lse
 
     @staticmethod
     def backward(ctx, g_out, g_lse):
         buf, scale, undo_idx, p, p_drop = ctx.saved_tensors
         T, m, d, w = ctx.shape
-        n = ctx.n_rows
         p_drop = p if p_drop is None else p_drop
         with torch.autocast(buf.device.type, enabled=False):
             sq = buf[0, m:].view(T, m, d)
@@ -172,7 +171,6 @@ class _WindowAttention(torch.autograd.Function):
             ds.addcmul_(p, shift, value=-1)
             ds[:, :, w - m :].diagonal(dim1=-2, dim2=-1).zero_()  # the self score is constant
             sorted_grad = torch.empty_like(g_out)  # (T, m, d), reused for qk and v
-            rows = sq.new_empty(n, d) if undo_idx.shape[0] > 1 else None
             grads = []
             for which in (1, 2):
                 # keys (which = 1) and values: from their own chunk and the chunk after it
@@ -192,12 +190,28 @@ class _WindowAttention(torch.autograd.Function):
                     sorted_grad.baddbmm_(ds, k_win)
                 # Every round is a permutation of the rows: gather back one round at a time
                 # (a source of n rows stays in cache where one of r n rows does not), sum.
-                slots = sorted_grad.view(T * m, d)
-                grad = slots.index_select(0, undo_idx[0])
-                for rho in range(1, undo_idx.shape[0]):
-                    grad.add_(torch.index_select(slots, 0, undo_idx[rho], out=rows))
+                grad = sum_rounds(sorted_grad.view(T * m, d), undo_idx)
                 grads.append(grad.to(ctx.dtypes[which - 1]))
         return (*grads, *([None] * 7))
+
+
+def sum_rounds(
+    slots: torch.Tensor, undo_idx: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``sum_r w_r(i) slots[undo_idx[r, i]]``, ``(n, d)``: every row's slot of each round,
+    gathered one round at a time (a source of ``n`` rows stays in cache where one of
+    ``r n`` does not), weighted by ``weights`` ``(r, n, 1)`` when given."""
+    out = slots.index_select(0, undo_idx[0])
+    if weights is not None:
+        out.mul_(weights[0])
+    rows = torch.empty_like(out)
+    for rho in range(1, undo_idx.shape[0]):
+        torch.index_select(slots, 0, undo_idx[rho], out=rows)
+        if weights is None:
+            out.add_(rows)
+        else:
+            out.addcmul_(rows, weights[rho])
+    return out
 
 
 # The clamp of F.normalize: a query shorter than this is divided by it instead of its length.

@@ -42,16 +42,15 @@ PRELOAD = (
 _PEER_MODULES = ("reformer_pytorch", "transformers.models.reformer.modeling_reformer")
 
 METHOD = (
-    "Every configuration runs in a fresh process forked from a server that only imported "
-    "the libraries (an attention step shorter than pool_below_s in attention.processes "
-    "of them, every other pass in reverse order, with their samples pooled). Times: wall "
-    "clock of forward + backward (or a training step) after a warm-up step; median, min "
-    "and max of the samples taken while no other process used the CPU (all samples "
-    "when every one was contended: n_contended says how many were). Memory: the "
-    "kernel's peak-RSS counter is reset after the warm-up step, and the peak during a "
-    "step minus the RSS before it is reported (glibc returns large blocks to the system "
-    "at once). Noise: timings on a shared 2-core machine vary by 10-30% between runs; "
-    "compare ratios from one run."
+    "Every configuration runs in a fresh process forked from a server that only imported the "
+    "libraries (an attention step shorter than pool_below_s in attention.processes of them, "
+    "every other pass in reverse order, with their samples pooled). Times: wall clock of forward"
+    " + backward (or a training step) after a warm-up step and an untimed step that regrows the "
+    "heap; median, min and max of the samples taken while no other process used the CPU (all "
+    "samples when every one was contended: n_contended says how many were). Memory: the kernel's"
+    " peak-RSS counter is reset after the warm-up step, and the peak during a step minus the RSS"
+    " before it is reported (glibc returns large blocks to the system at once). Noise: timings "
+    "on a shared 2-core machine vary by 10-30% between runs; compare ratios from one run."
 )
 
 
@@ -157,7 +156,7 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
         batch = max(1, cfg["tokens_per_step"] // length)
         entries: list[dict[str, Any]] = []
         runs: dict[int, list[dict[str, Any]]] = {}  # entry index -> its processes' results
-        # Ours first: a peer's measurement stops once it is decided against our time.
+        # Ours first: a peer's measurement stops once decided (met or missed) against ours.
         for impl, r in ours + theirs:
             entry: dict[str, Any] = {"implementation": impl, "n_hashes": r, "length": length}
             entry.update(batch=batch, tokens=batch * length)
@@ -173,17 +172,14 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
                     None,
                 )
                 if lsh is not None and lsh["status"] == "ok" and length >= t["peer_min_length"]:
-                    # The peer's cell is settled once its samples all lie beyond the margin
-                    # on either side of the required speedup: met (slower) or missed.
-                    speedup, margin = float(t["peer_speedup"]), float(cfg["decide_margin"])
-                    over["decide_above_s"] = speedup * margin * lsh["time_s"]["median"]
-                    over["decide_below_s"] = speedup / margin * lsh["time_s"]["median"]
+                    bound = float(t["peer_speedup"]) * lsh["time_s"]["median"]
+                    over["decide_above_s"] = bound * float(cfg["decide_margin"])
+                    over["decide_below_s"] = bound / float(cfg["decide_margin"])
             if skip is not None:
                 entry.update(status="skipped", reason=skip)
             else:
                 runs[len(entries)] = [measure(impl, r, length, batch, **over)]
-                entry["decide_above_s"] = over.get("decide_above_s")
-                entry["decide_below_s"] = over.get("decide_below_s")
+                entry.update({k: over.get(k) for k in ("decide_above_s", "decide_below_s")})
             entries.append(entry)
         # Short steps get more processes, every other pass in reverse order, so that a slow
         # spell of the machine does not fall on one implementation's processes only.
@@ -225,8 +221,8 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
             "as FlopCounterMode counts it (matrix products only); peak_fraction: flops per "
             "second over the matmul_peak measured in this run; decided: a peer's repeats "
             "stopped once every sample was slower than decide_above_s (decide_margin x the "
-            "required speedup x our time) or faster than decide_below_s (the required "
-            "speedup / decide_margin x our time): the cell's verdict could not change."
+            "required speedup x our time) or faster than decide_below_s (the speedup / "
+            "decide_margin x our time)."
         ),
         "matmul_peak": {**peak, "measurements": peaks},
         "results": results,
