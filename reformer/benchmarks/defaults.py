@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
         # Medians of several samples: the peers' step times vary by up to 2x from sample to
         # sample on a shared 2-core machine, ours less.
         # Wanted uncontended timed samples per process: a step under attention.pool_below_s
-        # runs in attention.processes processes, so its median is of 12 samples from 3
+        # runs in attention.processes processes, so its median is of 8 samples from 2
         # processes (a whole process running fast or slow is the larger noise).
         "repeats": 4,
         "min_repeats": 1,  # taken whatever the budget
@@ -72,8 +72,11 @@ DEFAULTS: dict[str, Any] = {
         "cap_s": 45.0,
         # The peers' cap: a peer predicted (from the previous length, linear in tokens, which
         # their growing hash and sort costs only exceed) to take longer is not run; its cell
-        # is decided by the bound max(peer_cap_s, predicted) / ours.
-        "peer_cap_s": 10.0,
+        # is decided by the other peer where that one ran, else by the bound
+        # max(peer_cap_s, predicted) / ours. At 6 s only reformer-pytorch's 4- and 8-round
+        # cells from 32,768 tokens and its 2-round cell at 65,536 stop (each cost 35-75 s of
+        # the sweep; HF, the faster peer there, still runs).
+        "peer_cap_s": 6.0,
         # A peer's repeats stop once every sample is slower than decide_margin x the
         # required speedup x our time, or faster than the required speedup / decide_margin
         # x our time: the cell's verdict (met or missed) cannot change.
@@ -85,9 +88,11 @@ DEFAULTS: dict[str, Any] = {
         "profile_ops": 6,
         # A configuration whose step takes under pool_below_s is measured in this many
         # processes and their samples pooled: on a shared machine one process can run 20%
-        # fast or slow as a whole, which would decide a short step's median alone. Three
-        # (not two) because the 1.5x peer target at 2048 tokens sat within that noise.
-        "processes": 3,
+        # fast or slow as a whole, which would decide a short step's median alone. Two: a
+        # third cost a third of the short cells' time (230 s of peers' and 214 s of ours in
+        # a 35-minute sweep) while the peer ratios at 2048 tokens (1.9-2.4) sit well clear
+        # of the 2.5x target.
+        "processes": 2,
         "pool_below_s": 1.0,
     },
     "depth": {  # training-step memory against depth (paper Table 3)
@@ -115,6 +120,7 @@ DEFAULTS: dict[str, Any] = {
         "d_ff": 512,
         "bucket_size": 64,
         "n_hashes": 2,
+        "factorise_above": 256,  # as the attention section's (from 8192 tokens on)
         "repeats": 2,  # the first step counts as a sample when it takes over long_step_s
         "memory_repeats": 1,
         "budget_s": 30.0,

@@ -28,7 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from reformer import LSHSelfAttention
-from reformer.benchmarks.speed import bucket_factors, reversible_lsh_lm
+from reformer.benchmarks.speed import reversible_lsh_lm
 from repro.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
 
 # Below this growth exponent the peak is mostly fixed cost and not worth extrapolating.
@@ -123,13 +123,11 @@ def longest_model(
         bucket_size,
         n_hashes,
         chunks=max(1, length // chunk_tokens),
+        factorise_above=factorise_above,
     )
     for layer in model.modules():
         if isinstance(layer, LSHSelfAttention):
             layer.head_chunks = head_chunks
-            n_buckets = layer.buckets_for_length(length)
-            if factorise_above is not None and n_buckets > factorise_above:
-                layer.n_buckets = bucket_factors(n_buckets)
     return model
 
 

@@ -178,8 +178,12 @@ def language_model(
     d_ff: int,
     bucket_size: int,
     n_hashes: int,
+    n_buckets: int | tuple[int, ...] | None = None,
 ) -> tuple[nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
-    """A peer's reversible LSH language model and ``tokens (b, l) -> scalar loss``."""
+    """A peer's reversible LSH language model and ``tokens (b, l) -> scalar loss``, hashing
+    into ``n_buckets`` buckets as :func:`attention` does."""
+    if n_buckets is None:
+        n_buckets = n_buckets_for(length, bucket_size)
     if peer == "reformer_pytorch":
         from reformer_pytorch import ReformerLM
 
@@ -198,9 +202,10 @@ def language_model(
             axial_position_emb=True,
             axial_position_shape=axial_shape(length),
         )
-        for module in model.modules():  # every layer at the paper's bucket count, as ours
+        total = math.prod(n_buckets) if isinstance(n_buckets, tuple) else n_buckets
+        for module in model.modules():  # every layer at our bucket count
             if hasattr(module, "lsh_attn"):
-                same_buckets(module, length, bucket_size, n_buckets_for(length, bucket_size))
+                same_buckets(module, length, bucket_size, total)
 
         def loss(tokens: torch.Tensor) -> torch.Tensor:
             logits = model(tokens)
@@ -213,7 +218,7 @@ def language_model(
         from transformers.models.reformer.modeling_reformer import ReformerModelWithLMHead
 
         config = hf_config(
-            length, d_model, n_heads, bucket_size, n_hashes, n_layers, d_ff, vocab_size
+            length, d_model, n_heads, bucket_size, n_hashes, n_layers, d_ff, vocab_size, n_buckets
         )
         model = ReformerModelWithLMHead(config)
         return model, lambda tokens: model(input_ids=tokens, labels=tokens).loss

@@ -329,9 +329,8 @@ def run_lm(sweep: Sweep) -> dict[str, Any]:
             if impl in peer_status and not peer_status[impl]["available"]:
                 entry.update(status="skipped", reason=peer_status[impl]["reason"])
             else:
-                kwargs = {
-                    k: cfg[k] for k in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff")
-                }
+                shape = ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "bucket_size")
+                kwargs = {k: cfg[k] for k in (*shape, "n_hashes", "factorise_above")}
                 result = sweep.run(
                     speed.lm_step,
                     {
@@ -339,11 +338,9 @@ def run_lm(sweep: Sweep) -> dict[str, Any]:
                         "length": length,
                         "batch": batch,
                         **kwargs,
-                        "bucket_size": cfg["bucket_size"],
-                        "n_hashes": cfg["n_hashes"],
                         "threads": config["threads"],
                         "seed": config["seed"],
-                        "timing": _section_timing(sweep, cfg),
+                        "timing": timing,
                     },
                     timeout_s=1800,
                 )
@@ -355,7 +352,9 @@ def run_lm(sweep: Sweep) -> dict[str, Any]:
         "note": (
             "Training step = loss + backward + AdamW step, reversible layers, no feed-forward "
             "chunking in any model (reformer-pytorch: ff_chunks=1 instead of its default 100, "
-            "which costs it 11-40% of the time), axial positions; peers at their default "
+            "which costs it 11-40% of the time), axial positions, the same buckets as the "
+            "attention section (ours and HF's in two factors above factorise_above; "
+            "reformer-pytorch cannot factorise); peers at their default "
             "masks (reformer-pytorch allows duplicate attention and attention across "
             "buckets; this library applies the paper's masks and duplicate correction)."
         ),

@@ -182,13 +182,16 @@ def reversible_lsh_lm(
     n_hashes: int,
     axial: bool = True,
     chunks: int = 1,
+    factorise_above: int | None = None,
 ) -> ReformerLM:
     """The benchmarks' Reformer: reversible, LSH attention, ``chunks`` feed-forward and loss
-    chunks, axial positions (:func:`reformer.benchmarks.peers.axial_shape`) or the default ones."""
+    chunks, axial positions (:func:`reformer.benchmarks.peers.axial_shape`) or the default
+    ones; its LSH layers hash into :func:`attention_buckets` (two factors above
+    ``factorise_above``)."""
     positions: dict[str, Any] = (
         {"positional": "axial", "axial_shape": peers.axial_shape(length)} if axial else {}
     )
-    return ReformerLM(
+    model = ReformerLM(
         vocab_size,
         d_model=d_model,
         n_layers=n_layers,
@@ -203,6 +206,12 @@ def reversible_lsh_lm(
         loss_chunks=chunks,
         **positions,
     )
+    n_buckets = attention_buckets(length, bucket_size, factorise_above)
+    if isinstance(n_buckets, tuple):  # otherwise the layers' own rule gives the same count
+        for layer in model.modules():
+            if isinstance(layer, LSHSelfAttention):
+                layer.n_buckets = n_buckets
+    return model
 
 
 def _tokens(batch: int, length: int, vocab_size: int) -> torch.Tensor:
@@ -291,12 +300,16 @@ def lm_step(
     threads: int = 2,
     seed: int = 0,
     timing: dict[str, Any] | None = None,
+    factorise_above: int | None = None,
 ) -> dict[str, Any]:
     """Training throughput: loss + backward + AdamW step of a reversible LSH language model.
 
     Args:
         impl: ``"ours"`` (ReformerLM: reversible, no FF chunking, axial positions) or a
-            peer name. Other arguments: model shape and measurement settings.
+            peer name.
+        factorise_above: with more buckets than this, ours and HF's hash into two factors
+            (:func:`attention_buckets`), as in :func:`attention_step`; ``None``: never.
+        Other arguments: model shape and measurement settings.
 
     Returns:
         The measurement plus ``tokens_per_s`` (``{"median", "min", "max"}``, from the step
@@ -305,7 +318,15 @@ def lm_step(
     _setup(threads, seed)
     if impl == "ours":
         model: torch.nn.Module = reversible_lsh_lm(
-            vocab_size, length, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes
+            vocab_size,
+            length,
+            d_model,
+            n_layers,
+            n_heads,
+            d_ff,
+            bucket_size,
+            n_hashes,
+            factorise_above=factorise_above,
         )
 
         def loss_fn(tokens: torch.Tensor) -> torch.Tensor:
@@ -315,7 +336,16 @@ def lm_step(
         extra = 1
     else:
         model, loss_fn = peers.language_model(
-            impl, length, vocab_size, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes
+            impl,
+            length,
+            vocab_size,
+            d_model,
+            n_layers,
+            n_heads,
+            d_ff,
+            bucket_size,
+            n_hashes,
+            attention_buckets(length, bucket_size, factorise_above),
         )
         extra = 0
     model.train()
