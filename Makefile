@@ -59,7 +59,7 @@ save-runs: setup ## Save this profile's evaluated runs for the report: results/<
 # so a later `dvc repro` keeps them (it reruns the stage, in the profile's mode, only when
 # its code or params change) and rebuilds the report from them.
 bench: export BENCH := 1
-bench: setup ## The full benchmark sweep, peers included (35 min on 2 idle cores): metrics/benchmark.json, plots/benchmark/
+bench: setup ## The full benchmark sweep, peers included (28 min on 2 idle cores): metrics/benchmark.json, plots/benchmark/
 	$(BIN)/python pipelines/benchmark.py --params params.yaml --mode full \
 		--out metrics/benchmark.json --plots plots/benchmark
 	$(BIN)/dvc commit --force benchmark

@@ -5,8 +5,8 @@
 (and an unknown key is an error), and ``quick: true`` there (the smoke profile) or
 ``--quick`` replaces the shapes by :data:`QUICK`; ``mode: small`` (the default profile) takes
 :data:`SMALL` over the defaults: fewer lengths and depths, one process per configuration, a
-one-step longest try, for a main job of minutes. The full sweep (``make bench``) took 35
-minutes on 2 idle cores (the 1,048,576-token longest try alone 648 s), the small one 5.8,
+one-step longest try, for a main job of minutes. The full sweep (``make bench``) took 28
+minutes on 2 idle cores (the 1,048,576-token longest try alone 646 s), the small one 5.8,
 the quick one takes under a minute.
 :data:`GPU_DEFAULTS` and :data:`GPU_QUICK` are those of ``pipelines/benchmark_gpu.py``
 (``make bench-gpu``).
@@ -73,9 +73,9 @@ DEFAULTS: dict[str, Any] = {
         # The peers' cap: a peer predicted (from the previous length, linear in tokens, which
         # their growing hash and sort costs only exceed) to take longer is not run; its cell
         # is decided by the other peer where that one ran, else by the bound
-        # max(peer_cap_s, predicted) / ours. At 6 s only reformer-pytorch's 4- and 8-round
-        # cells from 32,768 tokens and its 2-round cell at 65,536 stop (each cost 35-75 s of
-        # the sweep; HF, the faster peer there, still runs).
+        # max(peer_cap_s, predicted) / ours. At 6 s (10 before, 144 s more of the sweep) the
+        # peers' 8-round cells stop from 32,768 tokens and 2- and 4-round ones at 65,536,
+        # reformer-pytorch's first (slower than HF there; its long steps cost 35-75 s each).
         "peer_cap_s": 6.0,
         # A peer's repeats stop once every sample is slower than decide_margin x the
         # required speedup x our time, or faster than the required speedup / decide_margin
