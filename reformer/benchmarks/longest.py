@@ -113,18 +113,9 @@ def longest_model(
         >>> model_buckets(model, 4096)
         (128,)
     """
-    model = reversible_lsh_lm(
-        vocab_size,
-        length,
-        d_model,
-        n_layers,
-        n_heads,
-        d_ff,
-        bucket_size,
-        n_hashes,
-        chunks=max(1, length // chunk_tokens),
-        factorise_above=factorise_above,
-    )
+    shape = (vocab_size, length, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes)
+    chunks = max(1, length // chunk_tokens)
+    model = reversible_lsh_lm(*shape, chunks=chunks, factorise_above=factorise_above)
     for layer in model.modules():
         if isinstance(layer, LSHSelfAttention):
             layer.head_chunks = head_chunks

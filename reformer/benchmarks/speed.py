@@ -307,26 +307,22 @@ def lm_step(
     Args:
         impl: ``"ours"`` (ReformerLM: reversible, no FF chunking, axial positions) or a
             peer name.
+        length, batch: input shape (``batch`` sequences of ``length`` tokens).
+        vocab_size, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes: model shape.
+        threads, seed: torch intra-op threads and seed.
+        timing: keyword arguments of :func:`repro.benchmarking.measurement.measure_steps`.
         factorise_above: with more buckets than this, ours and HF's hash into two factors
             (:func:`attention_buckets`), as in :func:`attention_step`; ``None``: never.
-        Other arguments: model shape and measurement settings.
 
     Returns:
         The measurement plus ``tokens_per_s`` (``{"median", "min", "max"}``, from the step
         times) and ``parameters``.
     """
     _setup(threads, seed)
+    shape = (d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes)
     if impl == "ours":
         model: torch.nn.Module = reversible_lsh_lm(
-            vocab_size,
-            length,
-            d_model,
-            n_layers,
-            n_heads,
-            d_ff,
-            bucket_size,
-            n_hashes,
-            factorise_above=factorise_above,
+            vocab_size, length, *shape, factorise_above=factorise_above
         )
 
         def loss_fn(tokens: torch.Tensor) -> torch.Tensor:
@@ -335,18 +331,8 @@ def lm_step(
         # ReformerLM needs a multiple of the bucket size: feed length + 1 tokens.
         extra = 1
     else:
-        model, loss_fn = peers.language_model(
-            impl,
-            length,
-            vocab_size,
-            d_model,
-            n_layers,
-            n_heads,
-            d_ff,
-            bucket_size,
-            n_hashes,
-            attention_buckets(length, bucket_size, factorise_above),
-        )
+        n_buckets = attention_buckets(length, bucket_size, factorise_above)
+        model, loss_fn = peers.language_model(impl, length, vocab_size, *shape, n_buckets)
         extra = 0
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
