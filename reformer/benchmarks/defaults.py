@@ -90,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
         # processes and their samples pooled: on a shared machine one process can run 20%
         # fast or slow as a whole, which would decide a short step's median alone. Two: a
         # third cost a third of the short cells' time (230 s of peers' and 214 s of ours in
-        # a 35-minute sweep) while the peer ratios at 2048 tokens (1.9-2.4) sit well clear
+        # a 35-minute sweep) while the peer ratios at 2048 tokens (1.6-2.4) sit well clear
         # of the 2.5x target.
         "processes": 2,
         "pool_below_s": 1.0,
@@ -120,7 +120,7 @@ DEFAULTS: dict[str, Any] = {
         "d_ff": 512,
         "bucket_size": 64,
         "n_hashes": 2,
-        "factorise_above": 256,  # as the attention section's (from 8192 tokens on)
+        "factorise_above": 256,  # as the attention section's (so from 16384 tokens on)
         "repeats": 2,  # the first step counts as a sample when it takes over long_step_s
         "memory_repeats": 1,
         "budget_s": 30.0,
