@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULTS", "GPU_DEFAULTS", "GPU_QUICK", "PEER_NAMES", "QUICK", "SMALL"]
+__all__ = ["DEFAULTS", "GPU_DEFAULTS", "GPU_QUICK", "PEER_NAMES", "QUICK", "SMALL", "check"]
 
 # The public implementations measured beside ours (reformer/benchmarks/peers.py builds them).
 PEER_NAMES = ("reformer_pytorch", "hf_transformers")
@@ -304,3 +304,26 @@ GPU_QUICK: dict[str, Any] = {
         "n_hashes": 1,
     },
 }
+
+
+def check(config: dict[str, Any]) -> None:
+    """Pooling and bucket factorisation settings (one-line ``ValueError`` naming the key)."""
+    attention = config["attention"]
+    for section in ("attention", "lm", "longest"):
+        above = config[section].get("factorise_above")
+        if above is not None and (
+            isinstance(above, bool) or not isinstance(above, int) or above < 4
+        ):
+            raise ValueError(
+                f"benchmark.{section}.factorise_above={above!r} is not allowed: "
+                "must be null or an integer >= 4"
+            )
+    if int(attention["processes"]) < 1:
+        raise ValueError(
+            f"benchmark.attention.processes={attention['processes']} is not allowed: must be >= 1"
+        )
+    if float(attention["pool_below_s"]) < 0:
+        raise ValueError(
+            f"benchmark.attention.pool_below_s={attention['pool_below_s']} is not allowed: "
+            "must be >= 0"
+        )

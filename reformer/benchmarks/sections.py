@@ -54,20 +54,6 @@ METHOD = (
 )
 
 
-def check(config: dict[str, Any]) -> None:
-    """The attention section's pooling settings (one-line ``ValueError`` naming the key)."""
-    attention = config["attention"]
-    if int(attention["processes"]) < 1:
-        raise ValueError(
-            f"benchmark.attention.processes={attention['processes']} is not allowed: must be >= 1"
-        )
-    if float(attention["pool_below_s"]) < 0:
-        raise ValueError(
-            f"benchmark.attention.pool_below_s={attention['pool_below_s']} is not allowed: "
-            "must be >= 0"
-        )
-
-
 def setup(sweep: Sweep) -> dict[str, Any]:
     """Torch threads, and which peers can be measured (``{"peers": {...}}`` when a section
     that measures them runs): a peer that does not import is reported as skipped."""

@@ -184,10 +184,8 @@ def reversible_lsh_lm(
     chunks: int = 1,
     factorise_above: int | None = None,
 ) -> ReformerLM:
-    """The benchmarks' Reformer: reversible, LSH attention, ``chunks`` feed-forward and loss
-    chunks, axial positions (:func:`reformer.benchmarks.peers.axial_shape`) or the default
-    ones; its LSH layers hash into :func:`attention_buckets` (two factors above
-    ``factorise_above``)."""
+    """The benchmarks' Reformer: reversible, LSH attention into :func:`attention_buckets`,
+    ``chunks`` feed-forward and loss chunks, axial positions or the default ones."""
     positions: dict[str, Any] = (
         {"positional": "axial", "axial_shape": peers.axial_shape(length)} if axial else {}
     )
@@ -207,10 +205,9 @@ def reversible_lsh_lm(
         **positions,
     )
     n_buckets = attention_buckets(length, bucket_size, factorise_above)
-    if isinstance(n_buckets, tuple):  # otherwise the layers' own rule gives the same count
-        for layer in model.modules():
-            if isinstance(layer, LSHSelfAttention):
-                layer.n_buckets = n_buckets
+    lsh_layers = [m for m in model.modules() if isinstance(m, LSHSelfAttention)]
+    for layer in lsh_layers if isinstance(n_buckets, tuple) else ():  # else: the layers' rule
+        layer.n_buckets = n_buckets
     return model
 
 
@@ -305,12 +302,9 @@ def lm_step(
     """Training throughput: loss + backward + AdamW step of a reversible LSH language model.
 
     Args:
-        impl: ``"ours"`` (ReformerLM: reversible, no FF chunking, axial positions) or a
-            peer name.
-        length, batch: input shape (``batch`` sequences of ``length`` tokens).
-        vocab_size, d_model, n_layers, n_heads, d_ff, bucket_size, n_hashes: model shape.
-        threads, seed: torch intra-op threads and seed.
-        timing: keyword arguments of :func:`repro.benchmarking.measurement.measure_steps`.
+        impl: ``"ours"`` (ReformerLM: reversible, unchunked, axial positions) or a peer name.
+        length, batch: input shape; vocab_size, ..., n_hashes: model shape.
+        threads, seed, timing: torch threads, seed, ``measure_steps`` keyword arguments.
         factorise_above: with more buckets than this, ours and HF's hash into two factors
             (:func:`attention_buckets`), as in :func:`attention_step`; ``None``: never.
 

@@ -11,7 +11,7 @@ figures from :mod:`reformer.benchmarks.plots`. Its ``accelerator`` is the GPU be
 from __future__ import annotations
 
 from reformer.benchmarks import gpu_sections, sections
-from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK, SMALL
+from reformer.benchmarks.defaults import DEFAULTS, GPU_DEFAULTS, GPU_QUICK, QUICK, SMALL, check
 from reformer.benchmarks.plots import make_plots
 from reformer.benchmarks.targets import compute_targets
 from reformer.benchmarks.views import derived, views
@@ -45,7 +45,7 @@ WORKLOADS = Workloads(
     derived=derived,
     plots=make_plots,
     setup=sections.setup,
-    check=sections.check,
+    check=check,
     method=sections.METHOD,
     versions=("torch", "numpy", "einops", "reformer-pytorch", "transformers", "matplotlib"),
     preload=sections.PRELOAD,

@@ -267,11 +267,16 @@ def test_unknown_params_key_is_a_one_line_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("setting", "name"),
-    [("processes: 0", "benchmark.attention.processes=0"), ("pool_below_s: -1", "pool_below_s=-1")],
+    [
+        ("attention:\n    processes: 0", "benchmark.attention.processes=0"),
+        ("attention:\n    pool_below_s: -1", "pool_below_s=-1"),
+        ("lm:\n    factorise_above: 2", "benchmark.lm.factorise_above=2"),
+        ("attention:\n    factorise_above: many", "benchmark.attention.factorise_above='many'"),
+    ],
 )
 def test_bad_pooling_setting_is_a_one_line_error(tmp_path, setting, name):
     params = tmp_path / "params.yaml"
-    params.write_text(f"benchmark:\n  attention:\n    {setting}\n")
+    params.write_text(f"benchmark:\n  {setting}\n")
     with pytest.raises(ValueError, match=name) as error:
         _config_from(params)
     assert "\n" not in str(error.value)
