@@ -6,8 +6,9 @@
 #
 # Steps, each skipped when already done:
 #   1. Python >= 3.10 (only needed to create .venv);
-#   2. TeX Live and poppler through apt-get for the report (as root, or with passwordless
-#      sudo); otherwise it prints the exact install command and stops;
+#   2. TeX Live and poppler through apt-get for the report, and tcmalloc for the benchmark's
+#      longest training step (as root, or with passwordless sudo); otherwise it prints the
+#      exact install command and stops;
 #   3. .venv with the package and its pinned dependencies (requirements/constraints.txt),
 #      reinstalled only when pyproject.toml or the constraints change (.setup-stamp);
 #   4. the pre-commit hook environments (same pins), and the git hooks (pre-commit, DVC's
@@ -19,7 +20,8 @@
 #   TORCH_INDEX_URL=URL   extra index for torch wheels, e.g. a CUDA build:
 #                         https://download.pytorch.org/whl/cu128 (CI uses .../whl/cpu);
 #                         remembered in .setup-stamp for later calls
-#   SETUP_SKIP_SYSTEM=1   skip step 2 (nothing but the report needs TeX Live and poppler)
+#   SETUP_SKIP_SYSTEM=1   skip step 2 (only the report needs TeX Live and poppler; without
+#                         tcmalloc the benchmark's longest step runs under glibc, ~2x slower)
 #   APT_CACHE_DIR=DIR     keep the downloaded .deb files in DIR (CI caches it)
 #   CI=true               skip the git hooks
 set -euo pipefail
@@ -33,11 +35,23 @@ STAMP=.setup-stamp
 # What the report stage needs: latexmk + pdflatex + the LaTeX packages
 # the report uses, and pdftotext/pdftoppm to read the PDF back in tests.
 APT_PACKAGES="latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
-texlive-pictures texlive-fonts-recommended lmodern poppler-utils"
+texlive-pictures texlive-fonts-recommended lmodern poppler-utils libtcmalloc-minimal4"
+# Newer releases (Ubuntu 24.04, Debian 13) name tcmalloc's package with a t64 suffix.
+TCMALLOC_T64=libtcmalloc-minimal4t64
 BREW_LINE="brew install --cask mactex-no-gui && brew install poppler"
 SKIP_HINT="or set SETUP_SKIP_SYSTEM=1 to go on without them (then the report cannot be built)"
 
 say() { printf 'setup: %s\n' "$*"; }
+
+# The package list with tcmalloc under the name this release's apt knows.
+tcmalloc_name() {
+    if command -v apt-cache >/dev/null 2>&1 && apt-cache show "$TCMALLOC_T64" >/dev/null 2>&1; then
+        printf '%s' "$1" | sed "s/libtcmalloc-minimal4\( \|$\)/$TCMALLOC_T64\1/"
+    else
+        printf '%s' "$1"
+    fi
+}
+
 die() {
     printf 'setup: error: %s\n' "$*" >&2
     exit 1
@@ -77,14 +91,16 @@ if is_true "${SETUP_SKIP_SYSTEM:-}"; then
     [ -z "$missing_apt" ] || die "'$PYTHON' cannot create virtual environments: apt-get install $missing_apt"
 elif command -v dpkg-query >/dev/null 2>&1; then
     # shellcheck disable=SC2086  # word splitting of the package list is intended
-    installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $APT_PACKAGES 2>/dev/null || true)
+    installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $APT_PACKAGES $TCMALLOC_T64 \
+        2>/dev/null || true)
     for pkg in $APT_PACKAGES; do
-        case "$installed" in
-        *"$pkg installed"*) ;;
-        *) missing_apt="$missing_apt $pkg" ;;
-        esac
+        case "$installed" in *"$pkg installed"*) continue ;; esac
+        if [ "$pkg" = libtcmalloc-minimal4 ]; then
+            case "$installed" in *"$TCMALLOC_T64 installed"*) continue ;; esac
+        fi
+        missing_apt="$missing_apt $pkg"
     done
-    missing_apt=${missing_apt# }
+    missing_apt=$(tcmalloc_name "${missing_apt# }")
     if [ -n "$missing_apt" ]; then
         if [ "$(id -u)" = 0 ]; then
             sudo=""
@@ -102,6 +118,7 @@ elif command -v dpkg-query >/dev/null 2>&1; then
             apt_opts="-o Dir::Cache::Archives=$APT_CACHE_DIR -o APT::Keep-Downloaded-Packages=true"
         fi
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        missing_apt=$(tcmalloc_name "$missing_apt")  # the lists are fresh now
         # shellcheck disable=SC2086
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
             $apt_opts $missing_apt

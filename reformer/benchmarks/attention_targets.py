@@ -18,6 +18,7 @@ from repro.benchmarking import all_met, find_entry, median_of
 __all__ = [
     "every_peer_out_of_memory",
     "flat_cost_cell",
+    "judged",
     "out_of_memory",
     "target_flat_cost",
     "target_lsh1_vs_sdpa",
@@ -26,6 +27,28 @@ __all__ = [
     "worst_peer_cell",
     "worst_roofline_cell",
 ]
+
+
+def judged(impl: str, n_hashes: int | None, length: int, t: dict[str, Any]) -> bool:
+    """Whether a target reads the time of this cell (the sweep pools several processes'
+    samples only for such cells): the peers and LSH from ``peer_min_length``, LSH also from
+    ``roofline_min_length`` and LSH-1 at every length (its flat cost compares the shortest
+    with the longest), full attention from ``sdpa_from_length``.
+
+    Example:
+        >>> t = {"peer_min_length": 2048, "roofline_min_length": 4096, "sdpa_from_length": 4096}
+        >>> [judged("lsh", 1, 1024, t), judged("lsh", 8, 1024, t), judged("lsh", 8, 2048, t)]
+        [True, False, True]
+        >>> [judged("full", None, 2048, t), judged("full", None, 32768, t)]
+        [False, True]
+    """
+    if impl == "full":
+        return length >= t["sdpa_from_length"]
+    if impl == "lsh" and n_hashes == 1:
+        return True
+    if impl == "lsh":
+        return length >= min(t["peer_min_length"], t["roofline_min_length"])
+    return length >= t["peer_min_length"]
 
 
 def out_of_memory(entry: dict[str, Any] | None) -> bool:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repro.benchmarking.allocator import ALLOCATORS
+
 __all__ = ["DEFAULTS", "GPU_DEFAULTS", "GPU_QUICK", "PEER_NAMES", "QUICK", "SMALL", "check"]
 
 # The public implementations measured beside ours (reformer/benchmarks/peers.py builds them).
@@ -68,8 +70,10 @@ DEFAULTS: dict[str, Any] = {
         # cost more than the window's scores (reformer-pytorch cannot factorise).
         "factorise_above": 256,
         # A step measured or predicted over cap_s is not run at longer lengths (SDPA always
-        # runs up to targets.sdpa_speedup_length, which a target needs).
-        "cap_s": 45.0,
+        # runs up to targets.sdpa_speedup_length, which a target needs). At 12 s SDPA stops
+        # after 16,384 tokens (32,768: predicted 15 s, measured 13.6; 27 s of the sweep with its
+        # warm-up, and no target needs it beyond its bound); every LSH cell runs.
+        "cap_s": 12.0,
         # The peers' cap: a peer predicted (from the previous length, linear in tokens, which
         # their growing hash and sort costs only exceed) to take longer is not run; its cell
         # is decided by the other peer where that one ran, else by the bound
@@ -86,12 +90,12 @@ DEFAULTS: dict[str, Any] = {
         # profiled step of its deciding cell (its profile_ops top operators).
         "peak_size": 2048,
         "profile_ops": 6,
-        # A configuration whose step takes under pool_below_s is measured in this many
-        # processes and their samples pooled: on a shared machine one process can run 20%
-        # fast or slow as a whole, which would decide a short step's median alone. Two: a
-        # third cost a third of the short cells' time (230 s of peers' and 214 s of ours in
-        # a 35-minute sweep) while the peer ratios at 2048 tokens (1.6-2.4) sit well clear
-        # of the 2.5x target.
+        # A configuration whose step takes under pool_below_s, and whose time a target reads
+        # (attention_targets.judged), is measured in this many processes and their samples
+        # pooled: on a shared machine one process can run 20% fast or slow as a whole, which
+        # would decide a short step's median alone. Two: a third cost a third of the short
+        # cells' time (230 s of peers' and 214 s of ours in a 35-minute sweep) while the
+        # peer ratios at 2048 tokens (1.6-2.4) sit well clear of the 2.5x target.
         "processes": 2,
         "pool_below_s": 1.0,
     },
@@ -106,7 +110,9 @@ DEFAULTS: dict[str, Any] = {
         "bucket_size": 64,
         "n_hashes": 2,
         "repeats": 1,  # timed samples
-        "memory_repeats": 2,  # memory samples, after a separate warm-up step
+        # memory samples, after a separate warm-up step: one, as in the small sweep (a second
+        # cost 18 s of the full sweep)
+        "memory_repeats": 1,
         "budget_s": 4.0,
         "long_step_s": None,
     },
@@ -150,6 +156,13 @@ DEFAULTS: dict[str, Any] = {
         # linear in the length.
         "factorise_above": 256,
         "head_chunks": 4,  # heads in groups, forward and backward: one group's buffers at a time
+        # The tries' memory allocator (repro/benchmarking/allocator.py): glibc maps every
+        # large buffer afresh and faults its pages in again on every use. Under tcmalloc
+        # 1,048,576 tokens took 275 s (12.19 GB peak) against 646 s (12.70 GB) under glibc.
+        # Only here: the other sections' memory figures are a step's peak minus the RSS
+        # before it, which a caching allocator's resident pages would hide. "system" where
+        # tcmalloc is not installed (the sweep then says so and uses glibc's).
+        "allocator": "tcmalloc",
     },
     "targets": {
         # Every LSH round count at lengths >= roofline_min_length reaches this fraction of
@@ -157,7 +170,7 @@ DEFAULTS: dict[str, Any] = {
         "roofline_fraction": 0.4,
         "roofline_min_length": 4096,
         "peer_speedup": 2.5,  # our LSH vs the faster peer, fwd+bwd, every length >= ...
-        "peer_min_length": 2048,
+        "peer_min_length": 2048,  # ... and the peers are measured from here on only
         "flat_cost_ratio": 1.25,  # LSH-1 time per token, longest length / shortest
         "memory_slack_mb": 1.0,  # "no higher" allows this much page-level noise
         "sdpa_from_length": 4096,  # LSH-1 faster than SDPA from this length on
@@ -307,8 +320,14 @@ GPU_QUICK: dict[str, Any] = {
 
 
 def check(config: dict[str, Any]) -> None:
-    """Pooling and bucket factorisation settings (one-line ``ValueError`` naming the key)."""
+    """Pooling, bucket factorisation and allocator settings (one-line ``ValueError`` naming
+    the key)."""
     attention = config["attention"]
+    allocator = config["longest"].get("allocator", "system")
+    if allocator not in ALLOCATORS:
+        raise ValueError(
+            f"benchmark.longest.allocator={allocator!r} is not allowed: use one of {ALLOCATORS}"
+        )
     for section in ("attention", "lm", "longest"):
         above = config[section].get("factorise_above")
         if above is not None and (

@@ -7,7 +7,9 @@ positions), axial positional embeddings, batch 1. :func:`try_length` runs one st
 calling process with its address space capped at the budget, so an attempt that needs more
 fails with an allocation error instead of exhausting the machine; :func:`search` doubles
 the length, each try in a fresh process, until a try does not fit, fails, or runs out of
-time. Run it by hand with::
+time. A try runs under the allocator the caller chooses (:mod:`repro.benchmarking.allocator`:
+tcmalloc roughly halves a long step, whose buffers glibc maps and faults in afresh every
+time). Run it by hand with::
 
     python reformer/benchmarks/longest.py --start 16384 --max-length 262144 --memory-gb 8
 """
@@ -29,7 +31,14 @@ if __package__ in (None, ""):
 
 from reformer import LSHSelfAttention
 from reformer.benchmarks.speed import reversible_lsh_lm
-from repro.benchmarking import current_rss, limit_memory, peak_rss, run_isolated
+from repro.benchmarking import (
+    allocator_environment,
+    current_rss,
+    limit_memory,
+    loaded_allocator,
+    peak_rss,
+    run_isolated,
+)
 
 # Below this growth exponent the peak is mostly fixed cost and not worth extrapolating.
 _MIN_GROWTH_EXPONENT = 0.1
@@ -54,7 +63,8 @@ def try_length(
             factorisation, head groups).
 
     Returns:
-        ``{"length", "fits", "peak_rss_bytes" (whole process), "step_s", "limit_bytes"}``.
+        ``{"length", "fits", "peak_rss_bytes" (whole process), "step_s", "limit_bytes",
+        "allocator"}``.
         An allocation beyond the limit raises, and :func:`repro.benchmarking.isolation.run_isolated`
         reports it as ``"status": "out of memory"``.
     """
@@ -77,6 +87,7 @@ def try_length(
         "step_s": step_s,
         "limit_bytes": memory_limit_bytes,
         "threads": torch.get_num_threads(),
+        "allocator": loaded_allocator(),
     }
 
 
@@ -138,6 +149,7 @@ def search(
     preload: tuple[str, ...] = (),
     log: Any = None,
     growth: float = 2.2,
+    allocator: str = "system",
 ) -> dict[str, Any]:
     """Double the length from ``start`` while a step fits; every try in a fresh process.
 
@@ -153,6 +165,8 @@ def search(
         preload: modules the fork server imports once.
         log: optional ``print``-like callable for progress lines.
         growth: predicted step-time factor per doubling.
+        allocator: the tries' memory allocator (:data:`repro.benchmarking.ALLOCATORS`); each
+            try under another than the system's is a new interpreter started with it.
 
     Returns:
         ``{"longest": int | None, "first_failure": {...} | None, "tries": [...],
@@ -161,6 +175,7 @@ def search(
         of the last two fitting tries as a power of the length to the budget (an estimate,
         not a measurement).
     """
+    environment = allocator_environment(allocator)
     tries = []
     longest = None
     failure = None
@@ -181,6 +196,7 @@ def search(
             {"length": length, "memory_limit_bytes": memory_limit_bytes, **(model or {})},
             timeout_s=cap_s,
             preload=preload,
+            environment=environment,
         )
         result.setdefault("length", length)
         result.pop("traceback", None)
@@ -246,8 +262,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=2**21)
     parser.add_argument("--memory-gb", type=float, default=16.0)
     parser.add_argument("--cap-s", type=float, default=300.0)
+    parser.add_argument("--allocator", choices=("system", "tcmalloc"), default="system")
     args = parser.parse_args(argv)
-    out = search(args.start, args.max_length, int(args.memory_gb * 1e9), args.cap_s, log=print)
+    limit = int(args.memory_gb * 1e9)
+    out = search(
+        args.start, args.max_length, limit, args.cap_s, log=print, allocator=args.allocator
+    )
     print(json.dumps(out, indent=2))
 
 

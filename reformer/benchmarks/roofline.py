@@ -49,7 +49,8 @@ def profile_missed(
     section: dict[str, Any], config: dict[str, Any], measure: Any
 ) -> dict[str, dict[str, Any]]:
     """Where the time goes, for each attention target the measurements miss: one profiled
-    step (torch.profiler, top operators by self CPU time) of the cell that decides it."""
+    step (torch.profiler, top operators by self CPU time, after one warm-up step) of the cell
+    that decides it."""
     from reformer.benchmarks import attention_targets as targets
 
     t = config["targets"]
@@ -63,19 +64,7 @@ def profile_missed(
         if cell is None or not int(config["attention"]["profile_ops"]):
             continue
         entry = cell
-        result = measure(
-            "lsh",
-            entry["n_hashes"],
-            entry["length"],
-            entry["batch"],
-            warmup=1,
-            repeats=1,
-            max_repeats=1,
-            memory=False,
-            stop_spread=None,
-            quiet_wait_s=0.0,
-            profile=6,
-        )
+        result = measure("lsh", entry["n_hashes"], entry["length"], entry["batch"], profile=6)
         if result.get("status") == "ok":
             out[name] = {
                 "length": entry["length"],

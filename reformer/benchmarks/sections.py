@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from reformer.benchmarks.attention_targets import judged
 from reformer.benchmarks.defaults import PEER_NAMES
 from reformer.benchmarks.roofline import measure_peak, pooled_peak, profile_missed
-from repro.benchmarking import Sweep, pool_measurements, run_isolated
+from repro.benchmarking import Sweep, find_tcmalloc, pool_measurements, run_isolated
 from repro.benchmarking.sweep import brief, slim
 
 __all__ = ["METHOD", "PRELOAD", "run_attention", "run_depth", "run_lm", "run_longest", "setup"]
@@ -126,9 +127,10 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
             speed.attention_step, kwargs, timeout_s=_child_timeout(cap, timing["budget_s"])
         )
 
-    def short(result: dict[str, Any]) -> bool:
+    def short(entry: dict[str, Any], result: dict[str, Any]) -> bool:
         return (
-            result["status"] == "ok"
+            judged(entry["implementation"], entry["n_hashes"], entry["length"], t)
+            and result["status"] == "ok"
             and not result.get("over_cap")
             and not result.get("decided")
             and result["time_s"]["median"] < pool_below_s
@@ -172,8 +174,8 @@ def run_attention(sweep: Sweep) -> dict[str, Any]:
         for extra_pass in range(1, processes):
             order = list(runs)
             for i in reversed(order) if extra_pass % 2 else order:
-                if all(short(run) for run in runs[i]):
-                    e = entries[i]
+                e = entries[i]
+                if all(short(e, run) for run in runs[i]):
                     extra = measure(e["implementation"], e["n_hashes"], length, batch)
                     if extra["status"] == "ok":
                         runs[i].append(extra)
@@ -238,9 +240,12 @@ def _skip_reason(
     impl = entry["implementation"]
     if impl in peer_status and not peer_status[impl]["available"]:
         return peer_status[impl]["reason"]
+    below = config["targets"]["peer_min_length"]
+    if impl in PEER_NAMES and entry["length"] < below:
+        return f"not measured below {below} tokens, where no target compares the peers"
     if impl == "full" and entry["length"] <= config["targets"]["sdpa_speedup_length"]:
         return None  # the LSH-1 vs SDPA target needs this one measured
-    if prev is None:
+    if prev is None or (impl in PEER_NAMES and prev["length"] < below):
         return None
     limit = peer_cap if impl in PEER_NAMES else cap
     growth = entry["tokens"] / prev["tokens"]
@@ -370,6 +375,13 @@ def run_longest(sweep: Sweep) -> dict[str, Any]:
         )
     }
     model.update(threads=config["threads"], seed=config["seed"])
+    allocator = cfg.get("allocator", "system")
+    if allocator == "tcmalloc" and find_tcmalloc() is None:
+        sweep.log(
+            "longest: tcmalloc is not installed (Debian/Ubuntu: libtcmalloc-minimal4): the "
+            "tries run under the system allocator, about twice as slow"
+        )
+        allocator = "system"
     out = longest.search(
         int(cfg["start"]),
         int(cfg["max_length"]),
@@ -378,6 +390,7 @@ def run_longest(sweep: Sweep) -> dict[str, Any]:
         model=model,
         preload=tuple(sweep.preload),
         log=sweep.log,
+        allocator=allocator,
     )
     out["tries"] = [slim(t) for t in out["tries"]]
     if out["first_failure"] is not None:

@@ -33,7 +33,7 @@ from reformer.attention import n_buckets_for
 from reformer.benchmarks import peers
 from reformer.benchmarks.peers import axial_shape
 from reformer.memory import saved_tensor_bytes
-from repro.benchmarking import measure_steps
+from repro.benchmarking import MALLOC_STEADY, measure_steps, set_malloc_thresholds
 from repro.benchmarking.roofline import count_flops, top_ops
 
 # Our implementations; every other name is a peer of reformer.benchmarks.peers.
@@ -77,14 +77,15 @@ def attention_step(
         timing: keyword arguments of :func:`repro.benchmarking.measurement.measure_steps`.
         factorise_above: with more buckets than this, ours and HF's hash into two factors
             (:func:`attention_buckets`); ``None``: never.
-        profile: after the measurement, profile one more step and keep its ``profile`` top
-            operators (:func:`repro.benchmarking.roofline.top_ops`); 0: none.
+        profile: instead of the measurement, one warm-up step and one profiled step, whose
+            ``profile`` top operators are returned (:func:`repro.benchmarking.roofline.top_ops`);
+            0: measure.
 
     Returns:
         The measurement, plus ``flops`` (one step, forward and backward, as
         ``FlopCounterMode`` counts them: :func:`repro.benchmarking.roofline.flop_counter`),
         ``n_buckets``, ``saved_bytes`` (tensors saved for backward by the forward pass,
-        parameters excluded), ``tokens``, ``threads`` and, when asked, ``profile``.
+        parameters excluded), ``tokens`` and ``threads``; with ``profile``, ``{"profile"}``.
     """
     _setup(threads, seed)
     n_buckets = attention_buckets(length, bucket_size, factorise_above)
@@ -125,16 +126,14 @@ def attention_step(
         else:
             run()
 
+    if profile:  # the timing samples' heap settings; the warm-up grows the heap
+        set_malloc_thresholds(*MALLOC_STEADY)
+        run()
+        return {"profile": top_ops(run, profile)}
     result = _measure(step, timing or {})
-    result.update(
-        flops=flops[0],
-        n_buckets=list(n_buckets) if isinstance(n_buckets, tuple) else n_buckets,
-        saved_bytes=saved[0],
-        tokens=batch * length,
-        threads=torch.get_num_threads(),
-    )
-    if profile:
-        result["profile"] = top_ops(run, profile)
+    n = list(n_buckets) if isinstance(n_buckets, tuple) else n_buckets
+    result.update(flops=flops[0], n_buckets=n, saved_bytes=saved[0], tokens=batch * length)
+    result["threads"] = torch.get_num_threads()
     return result
 
 

@@ -14,7 +14,9 @@ hundred megabytes of libraries, so the benchmarks follow a few rules, all implem
   the peak during a step minus the RSS before it is the step's memory (:class:`PeakRSS`,
   :mod:`~repro.benchmarking.memory`);
 * the figures depend on the machine, which every report records
-  (:mod:`~repro.benchmarking.machine`).
+  (:mod:`~repro.benchmarking.machine`), and on the memory allocator: a configuration whose
+  figure is a whole process's peak may run under tcmalloc instead of glibc's
+  (:mod:`~repro.benchmarking.allocator`).
 
 A paper plugs in its workloads as a :class:`Workloads` (``Paper.benchmark``):
 :func:`~repro.benchmarking.sweep.run_sweep` runs its sections, writes
@@ -23,6 +25,12 @@ target rows (:class:`~repro.benchmarking.targets.Target`) and report views. Noth
 imports a paper package; the stage is ``pipelines/benchmark.py``.
 """
 
+from repro.benchmarking.allocator import (
+    ALLOCATORS,
+    allocator_environment,
+    find_tcmalloc,
+    loaded_allocator,
+)
 from repro.benchmarking.contention import CpuSample, wait_for_quiet
 from repro.benchmarking.isolation import isolation_context, run_isolated
 from repro.benchmarking.machine import cpu_model, machine_info, package_version
@@ -49,6 +57,7 @@ from repro.benchmarking.targets import Target, all_met
 from repro.benchmarking.workloads import Workloads, load_workloads, missing_workloads
 
 __all__ = [
+    "ALLOCATORS",
     "MALLOC_MEASURE",
     "MALLOC_STEADY",
     "CpuSample",
@@ -57,14 +66,17 @@ __all__ = [
     "Target",
     "Workloads",
     "all_met",
+    "allocator_environment",
     "cpu_model",
     "current_rss",
     "find_entry",
+    "find_tcmalloc",
     "is_out_of_memory",
     "isolation_context",
     "limit_memory",
     "load_config",
     "load_workloads",
+    "loaded_allocator",
     "machine_info",
     "measure_steps",
     "median_of",

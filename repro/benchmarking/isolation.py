@@ -2,17 +2,21 @@
 
 On Linux the processes are forked from a server that has only imported the libraries
 (:func:`isolation_context`), so a child starts in milliseconds with ``torch`` already
-imported; a child's memory growth can be capped (:func:`repro.benchmarking.memory.limit_memory`)
-and its failures (an error, an allocation failure, a crash, a timeout) come back as a
-``status`` and a one-line ``reason`` instead of an exception.
+imported; a child that needs its own environment from the start (another memory allocator:
+:mod:`repro.benchmarking.allocator`) is a fresh interpreter instead. A child's memory growth
+can be capped (:func:`repro.benchmarking.memory.limit_memory`), and its failures (an error,
+an allocation failure, a crash, a timeout) come back as a ``status`` and a one-line
+``reason`` instead of an exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from repro.benchmarking.memory import is_out_of_memory, limit_memory
@@ -67,6 +71,7 @@ def run_isolated(
     timeout_s: float | None = None,
     memory_bytes: int | None = None,
     preload: Sequence[str] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``fn(**kwargs)`` in a fresh process and return its dict.
 
@@ -79,6 +84,11 @@ def run_isolated(
         timeout_s: wall-clock limit; the child is killed after it.
         memory_bytes: allowed memory growth of the child.
         preload: modules the fork server imports once (see :func:`isolation_context`).
+        environment: variables the child starts with, over the caller's (for example
+            ``LD_PRELOAD``: :func:`repro.benchmarking.allocator.allocator_environment`). The
+            fork server's children inherit its environment, so such a child is a new
+            interpreter (``spawn``), which imports its modules itself; the caller's own
+            environment is left as it was.
 
     Returns:
         ``fn``'s dict with ``"status": "ok"`` added when it has none; otherwise
@@ -89,11 +99,12 @@ def run_isolated(
         >>> run_isolated(summarize, {"samples": [1, 2, 3]})["median"]
         2.0
     """
-    ctx = isolation_context(preload)
+    ctx = isolation_context(preload) if not environment else multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, fn, kwargs, memory_bytes), daemon=True)
     t0 = time.perf_counter()
-    proc.start()
+    with _environment(environment or {}):
+        proc.start()
     child.close()
     result: dict[str, Any] | None = None
     try:
@@ -113,3 +124,18 @@ def run_isolated(
         return {"status": "crashed", "reason": f"child exited with code {proc.exitcode}"}
     result.setdefault("status", "ok")
     return result
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``variables`` set in this process's environment while a child starts, then restored."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

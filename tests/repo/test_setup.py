@@ -1,11 +1,11 @@
 """The set-up script, the Makefile and .ci/run behave as the README promises.
 
 scripts/setup.sh runs for real on a copy of itself, with the system tools it would call
-(dpkg-query, apt-get, sudo, id) replaced by small stand-ins on PATH, so that no test installs
-anything: each bad machine (old Python, no apt, not root) must give a one-line message with
-the command that fixes it, and a root machine must call apt-get for exactly the missing
-packages. .ci/run runs with a stand-in `make`, to show that it passes on failure and on
-"no test ran" a non-zero exit code.
+(dpkg-query, apt-get, apt-cache, sudo, id) replaced by small stand-ins on PATH, so that no
+test installs anything: each bad machine (old Python, no apt, not root) must give a one-line
+message with the command that fixes it, and a root machine must call apt-get for exactly the
+missing packages. .ci/run runs with a stand-in `make`, to show that it passes on failure and
+on "no test ran" a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ APT_PACKAGES = [
     "texlive-fonts-recommended",
     "lmodern",
     "poppler-utils",
+    "libtcmalloc-minimal4",
 ]
 
 
@@ -57,6 +58,7 @@ def sandbox(tmp_path: Path) -> dict:
     )
     apt_log = tmp_path / "apt-get.log"
     write_tool(tools, "apt-get", f'echo "$@" >> "{apt_log}"')
+    write_tool(tools, "apt-cache", "exit 100")  # knows no package: the names stay as listed
     env = {k: v for k, v in os.environ.items() if k not in {"CI", "SETUP_SKIP_SYSTEM"}}
     env.update(PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", PYTHON=str(python))
     return {"repo": repo, "tools": tools, "env": env, "apt_log": apt_log}
@@ -128,6 +130,27 @@ def test_as_root_or_with_sudo_installs_exactly_the_missing_packages(sandbox, how
     calls = sandbox["apt_log"].read_text().splitlines()
     assert calls[0] == "update -q"
     assert calls[1] == "install -y -q --no-install-recommends " + " ".join(APT_PACKAGES)
+
+
+def test_newer_releases_get_tcmalloc_under_its_t64_name(sandbox):
+    missing_packages(sandbox, root=True)
+    write_tool(
+        sandbox["tools"], "apt-cache", '[ "$2" = libtcmalloc-minimal4t64 ] && exit 0; exit 100'
+    )
+    run_setup(sandbox)
+    install = sandbox["apt_log"].read_text().splitlines()[1].split()
+    assert "libtcmalloc-minimal4t64" in install and "libtcmalloc-minimal4" not in install
+    assert set(install) >= set(APT_PACKAGES) - {"libtcmalloc-minimal4"}
+
+
+def test_tcmalloc_installed_under_its_t64_name_counts(sandbox):
+    names = [p for p in APT_PACKAGES if p != "libtcmalloc-minimal4"] + ["libtcmalloc-minimal4t64"]
+    listing = "\\n".join(f"{p} installed" for p in names)
+    write_tool(sandbox["tools"], "dpkg-query", f'printf "{listing}\\n"')
+    write_tool(sandbox["tools"], "id", "echo 0")
+    result = run_setup(sandbox)
+    assert result.returncode == 3 and "venv blocked" in result.stderr
+    assert not sandbox["apt_log"].exists()
 
 
 def test_installed_packages_are_not_installed_again(sandbox):

@@ -150,7 +150,7 @@ def test_the_roofline_curve_takes_the_faster_peers_fraction():
 def test_attention_step_counts_the_flops_of_one_step():
     torch.manual_seed(0)
     timing = {"warmup": 1, "repeats": 1, "memory": False}
-    out = attention_step("lsh", 256, 1, 32, 2, 16, 2, threads=1, timing=timing, profile=3)
+    out = attention_step("lsh", 256, 1, 32, 2, 16, 2, threads=1, timing=timing)
     l, d, h, m, r = 256, 16, 2, 16, 2
     rows, chunks = l * h, l * h * r // m  # (batch 1) x length x heads; chunks of all rounds
     # projections: 3 linears, a forward and two backward products each
@@ -166,7 +166,15 @@ def test_attention_step_counts_the_flops_of_one_step():
     row_dots = 2 * (rows * r) * d + 2 * (rows * r) * d + 2 * rows * d
     assert chunks == 64
     assert out["flops"] == projections + attention + hashing + row_dots
-    assert out["n_buckets"] == 32 and len(out["profile"]["ops"]) == 3
+    assert out["n_buckets"] == 32
+
+
+def test_a_profiled_step_lists_its_top_operators_instead_of_measuring():
+    out = attention_step("lsh", 256, 1, 32, 2, 16, 2, threads=1, profile=3)
+    assert set(out) == {"profile"}
+    ops = out["profile"]["ops"]
+    assert len(ops) == 3 and ops[0]["self_s"] >= ops[1]["self_s"] >= ops[2]["self_s"]
+    assert 0 < sum(o["share"] for o in ops) <= 1 + 1e-9
 
 
 def test_reformer_pytorch_hashes_into_our_number_of_buckets():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reformer.benchmarks.defaults import DEFAULTS, PEER_NAMES
+from repro.benchmarking import find_tcmalloc
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -113,6 +114,9 @@ def test_quick_stage_end_to_end(tmp_path):
     tries = report["longest"]["tries"]
     assert tries and report["longest"]["longest"] == 1024
     assert all(t["status"] == "ok" and t["fits"] for t in tries)
+    # The tries run under tcmalloc where the system has it (scripts/setup.sh installs it).
+    allocator = "tcmalloc" if find_tcmalloc() else "system"
+    assert [t["allocator"] for t in tries] == [allocator] * len(tries)
     assert [row["name"] for row in report["targets"]] == [
         "lsh_roofline",
         "lsh_vs_peers",

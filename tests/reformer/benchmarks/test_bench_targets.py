@@ -272,6 +272,7 @@ def test_unknown_params_key_is_a_one_line_error(tmp_path):
         ("attention:\n    pool_below_s: -1", "pool_below_s=-1"),
         ("lm:\n    factorise_above: 2", "benchmark.lm.factorise_above=2"),
         ("attention:\n    factorise_above: many", "benchmark.attention.factorise_above='many'"),
+        ("longest:\n    allocator: jemalloc", "benchmark.longest.allocator='jemalloc'"),
     ],
 )
 def test_bad_pooling_setting_is_a_one_line_error(tmp_path, setting, name):
