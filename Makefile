@@ -23,7 +23,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
-setup: ## Install everything: .venv with pinned packages, TeX Live + poppler (apt), git hooks
+setup: ## Install everything: .venv with pinned packages, TeX Live + poppler + tcmalloc (apt), git hooks
 	@bash scripts/setup.sh
 
 reproduce: export BENCH := 1
@@ -59,7 +59,7 @@ save-runs: setup ## Save this profile's evaluated runs for the report: results/<
 # so a later `dvc repro` keeps them (it reruns the stage, in the profile's mode, only when
 # its code or params change) and rebuilds the report from them.
 bench: export BENCH := 1
-bench: setup ## The full benchmark sweep, peers included (28 min on 2 idle cores): metrics/benchmark.json, plots/benchmark/
+bench: setup ## The full benchmark sweep, peers included (19 min on 2 idle cores): metrics/benchmark.json, plots/benchmark/
 	$(BIN)/python pipelines/benchmark.py --params params.yaml --mode full \
 		--out metrics/benchmark.json --plots plots/benchmark
 	$(BIN)/dvc commit --force benchmark

@@ -21,7 +21,7 @@
 #                         https://download.pytorch.org/whl/cu128 (CI uses .../whl/cpu);
 #                         remembered in .setup-stamp for later calls
 #   SETUP_SKIP_SYSTEM=1   skip step 2 (only the report needs TeX Live and poppler; without
-#                         tcmalloc the benchmark's longest step runs under glibc, ~2x slower)
+#                         tcmalloc the benchmark's longest step runs under glibc, ~1.8x slower)
 #   APT_CACHE_DIR=DIR     keep the downloaded .deb files in DIR (CI caches it)
 #   CI=true               skip the git hooks
 set -euo pipefail

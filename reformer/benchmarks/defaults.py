@@ -5,9 +5,9 @@
 (and an unknown key is an error), and ``quick: true`` there (the smoke profile) or
 ``--quick`` replaces the shapes by :data:`QUICK`; ``mode: small`` (the default profile) takes
 :data:`SMALL` over the defaults: fewer lengths and depths, one process per configuration, a
-one-step longest try, for a main job of minutes. The full sweep (``make bench``) took 28
-minutes on 2 idle cores (the 1,048,576-token longest try alone 646 s), the small one 5.8,
-the quick one takes under a minute.
+one-step longest try, for a main job of minutes. The full sweep (``make bench``) took 19
+minutes on 2 idle cores (the 1,048,576-token longest try 274 s under tcmalloc), the small
+one 5.8, the quick one takes under a minute.
 :data:`GPU_DEFAULTS` and :data:`GPU_QUICK` are those of ``pipelines/benchmark_gpu.py``
 (``make bench-gpu``).
 
@@ -135,14 +135,14 @@ DEFAULTS: dict[str, Any] = {
     "longest": {  # the longest 6-layer LSH-1 training step within the memory budget
         # The search starts at the target (targets.longest_tokens rounded up to a power of
         # two): a doubling from 16384 spent 10 of its 21 minutes below it. The next try
-        # (2,097,152) is predicted over cap_s and not started.
+        # (2,097,152) runs out of the budget after 44 s.
         "start": 1048576,
         "max_length": 2097152,
         "memory_limit_gb": 16.0,  # decimal GB: 16e9 bytes of process RSS, libraries included
         # A try that takes longer is stopped (it counts as not fitting), and one predicted
         # to (2.2x the last) is not started: on 2 cores time, not memory, may end the search.
-        # 1,048,576 tokens took 611-771 s on 2 cores (12.8-13.2 GB peak); a try predicted
-        # over the cap (2,097,152) is not started.
+        # 1,048,576 tokens took 274 s on 2 cores under tcmalloc (12.47 GB peak), so
+        # 2,097,152 (predicted 603 s) is tried, and runs out of memory.
         "cap_s": 1200.0,
         "vocab_size": 256,
         "d_model": 256,
@@ -158,7 +158,8 @@ DEFAULTS: dict[str, Any] = {
         "head_chunks": 4,  # heads in groups, forward and backward: one group's buffers at a time
         # The tries' memory allocator (repro/benchmarking/allocator.py): glibc maps every
         # large buffer afresh and faults its pages in again on every use. Under tcmalloc
-        # 1,048,576 tokens took 275 s (12.19 GB peak) against 646 s (12.70 GB) under glibc.
+        # 1,048,576 tokens took 274 s (12.47 GB peak), under glibc 488 s (12.79 GB), in two
+        # full sweeps on the same machine.
         # Only here: the other sections' memory figures are a step's peak minus the RSS
         # before it, which a caching allocator's resident pages would hide. "system" where
         # tcmalloc is not installed (the sweep then says so and uses glibc's).

@@ -149,12 +149,12 @@ def make_plots(report: dict[str, Any], plots: Path) -> list[str]:
             "o-",
             label="peak RSS (whole process)",
         )
-        ax.axhline(
-            float(report["longest"]["settings"]["memory_limit_gb"]),
-            color="red",
-            ls="--",
-            label="budget",
-        )
+        budget = float(report["longest"]["settings"]["memory_limit_gb"])
+        ax.axhline(budget, color="red", ls="--", label="budget")
+        failed = report["longest"].get("first_failure")
+        if failed is not None:  # the try that ended the search, on the budget line
+            ax.plot([failed["length"]], [budget], "rx", ms=9, label=f"{failed['length']:,}: "
+                    f"{failed.get('status', 'over the budget')}")  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_xlabel("sequence length (batch 1)")
         ax.set_ylabel("GB")

@@ -379,7 +379,7 @@ def run_longest(sweep: Sweep) -> dict[str, Any]:
     if allocator == "tcmalloc" and find_tcmalloc() is None:
         sweep.log(
             "longest: tcmalloc is not installed (Debian/Ubuntu: libtcmalloc-minimal4): the "
-            "tries run under the system allocator, about twice as slow"
+            "tries run under the system allocator, about 1.8x as slow"
         )
         allocator = "system"
     out = longest.search(
