@@ -75,7 +75,10 @@ def test_measure_steps_stops_once_the_comparison_is_decided(bound, decided):
     # every sample of an instant step lies below 10 s: decided below, never above
     result = measure_steps(lambda: None, repeats=6, memory=False, **{bound: 10.0})
     assert result["decided"] is decided
-    assert result["n_samples"] == (1 if decided else 6)
+    if decided:
+        assert result["n_samples"] == 1
+    else:  # all 6 wanted uncontended samples: a sample another process disturbed is extra
+        assert result["n_samples"] - result["n_contended"] == 6 and result["n_samples"] <= 12
 
 
 def test_measure_steps_keeps_a_long_warmup_and_stops_at_the_cap():
