@@ -324,7 +324,7 @@ def check(config: dict[str, Any]) -> None:
     """Pooling, bucket factorisation and allocator settings (one-line ``ValueError`` naming
     the key)."""
     attention = config["attention"]
-    allocator = config["longest"].get("allocator", "system")
+    allocator = config["longest"]["allocator"]
     if allocator not in ALLOCATORS:
         raise ValueError(
             f"benchmark.longest.allocator={allocator!r} is not allowed: use one of {ALLOCATORS}"

@@ -32,6 +32,7 @@ if __package__ in (None, ""):
 from reformer import LSHSelfAttention
 from reformer.benchmarks.speed import reversible_lsh_lm
 from repro.benchmarking import (
+    ALLOCATORS,
     allocator_environment,
     current_rss,
     limit_memory,
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=2**21)
     parser.add_argument("--memory-gb", type=float, default=16.0)
     parser.add_argument("--cap-s", type=float, default=300.0)
-    parser.add_argument("--allocator", choices=("system", "tcmalloc"), default="system")
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="system")
     args = parser.parse_args(argv)
     limit = int(args.memory_gb * 1e9)
     out = search(

@@ -26,7 +26,7 @@ from typing import Any
 from reformer.benchmarks.attention_targets import judged
 from reformer.benchmarks.defaults import PEER_NAMES
 from reformer.benchmarks.roofline import measure_peak, pooled_peak, profile_missed
-from repro.benchmarking import Sweep, find_tcmalloc, pool_measurements, run_isolated
+from repro.benchmarking import Sweep, pool_measurements, run_isolated, usable_allocator
 from repro.benchmarking.sweep import brief, slim
 
 __all__ = ["METHOD", "PRELOAD", "run_attention", "run_depth", "run_lm", "run_longest", "setup"]
@@ -375,13 +375,11 @@ def run_longest(sweep: Sweep) -> dict[str, Any]:
         )
     }
     model.update(threads=config["threads"], seed=config["seed"])
-    allocator = cfg.get("allocator", "system")
-    if allocator == "tcmalloc" and find_tcmalloc() is None:
+    allocator, missing = usable_allocator(cfg["allocator"])
+    if missing is not None:
         sweep.log(
-            "longest: tcmalloc is not installed (Debian/Ubuntu: libtcmalloc-minimal4): the "
-            "tries run under the system allocator, about 1.8x as slow"
+            f"longest: {missing}: the tries run under the system allocator, about 1.8x as slow"
         )
-        allocator = "system"
     out = longest.search(
         int(cfg["start"]),
         int(cfg["max_length"]),

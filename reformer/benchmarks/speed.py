@@ -204,9 +204,10 @@ def reversible_lsh_lm(
         **positions,
     )
     n_buckets = attention_buckets(length, bucket_size, factorise_above)
-    lsh_layers = [m for m in model.modules() if isinstance(m, LSHSelfAttention)]
-    for layer in lsh_layers if isinstance(n_buckets, tuple) else ():  # else: the layers' rule
-        layer.n_buckets = n_buckets
+    if isinstance(n_buckets, tuple):  # otherwise the layers' own rule gives the same count
+        for layer in model.modules():
+            if isinstance(layer, LSHSelfAttention):
+                layer.n_buckets = n_buckets
     return model
 
 

@@ -30,6 +30,7 @@ from repro.benchmarking.allocator import (
     allocator_environment,
     find_tcmalloc,
     loaded_allocator,
+    usable_allocator,
 )
 from repro.benchmarking.contention import CpuSample, wait_for_quiet
 from repro.benchmarking.isolation import isolation_context, run_isolated
@@ -91,5 +92,6 @@ __all__ = [
     "set_malloc_thresholds",
     "summarize",
     "summary_markdown",
+    "usable_allocator",
     "wait_for_quiet",
 ]

@@ -24,12 +24,22 @@ from __future__ import annotations
 import ctypes.util
 from pathlib import Path
 
-__all__ = ["ALLOCATORS", "allocator_environment", "find_tcmalloc", "loaded_allocator"]
+__all__ = [
+    "ALLOCATORS",
+    "allocator_environment",
+    "find_tcmalloc",
+    "loaded_allocator",
+    "usable_allocator",
+]
 
 ALLOCATORS = ("system", "tcmalloc")
 
 # The dynamic loader resolves a bare soname through its cache, as for any library.
 _TCMALLOC_LIBRARIES = ("tcmalloc_minimal", "tcmalloc")
+_TCMALLOC_MISSING = (
+    "tcmalloc is not installed (Debian/Ubuntu: apt-get install libtcmalloc-minimal4, or "
+    "libtcmalloc-minimal4t64)"
+)
 
 
 def find_tcmalloc() -> str | None:
@@ -75,11 +85,24 @@ def allocator_environment(name: str, where: str = "allocator") -> dict[str, str]
         return {}
     library = find_tcmalloc()
     if library is None:
-        raise ValueError(
-            f"{where}='tcmalloc': the library is not installed (Debian/Ubuntu: apt-get install "
-            "libtcmalloc-minimal4, or libtcmalloc-minimal4t64; or set it to 'system')"
-        )
+        raise ValueError(f"{where}='tcmalloc': {_TCMALLOC_MISSING}; or set it to 'system'")
     return {"LD_PRELOAD": library}
+
+
+def usable_allocator(name: str) -> tuple[str, str | None]:
+    """``name`` where this machine has it, else the system's and the one-line reason, for a
+    run that should go on without it rather than stop.
+
+    Example:
+        >>> usable_allocator("system")
+        ('system', None)
+        >>> name, reason = usable_allocator("tcmalloc")
+        >>> (name, reason is None) == ("tcmalloc", True) or reason.startswith("tcmalloc is not")
+        True
+    """
+    if name == "tcmalloc" and find_tcmalloc() is None:
+        return "system", _TCMALLOC_MISSING
+    return name, None
 
 
 def loaded_allocator(maps: str | Path = "/proc/self/maps") -> str:
